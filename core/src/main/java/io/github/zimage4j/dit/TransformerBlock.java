@@ -1,0 +1,181 @@
+package io.github.zimage4j.dit;
+
+import io.github.zimage4j.io.ModelFileException;
+import io.github.zimage4j.io.TensorSource;
+import io.github.zimage4j.kernels.Backend;
+import io.github.zimage4j.kernels.FlashAttention.Operand;
+import io.github.zimage4j.tensor.Linear;
+
+import java.util.List;
+
+/**
+ * One S3-DiT block, used by the noise refiner, the context refiner and the main layers:
+ * <pre>
+ *   x += gate_msa · norm2( Attention( norm1(x) · scale_msa ) )
+ *   x += gate_mlp · ffn_norm2( w2( silu(w1 h) ⊙ w3 h ) ),   h = ffn_norm1(x) · scale_mlp
+ * </pre>
+ * where {@code [scale_msa, gate_msa, scale_mlp, gate_mlp] = adaLN_modulation(c)}, scales as 1 + s and
+ * gates through tanh. The context refiner's blocks have no modulation: scales 1, gates 1.
+ *
+ * <p>Rows of several samples are packed one after another ({@link Segment}s): the projections run on all
+ * rows at once, attention and modulation per sample.
+ */
+final class TransformerBlock {
+
+    private final int dim;
+    private final int heads;
+    private final int headDim;
+    private final float eps;
+
+    private final Linear toQ;
+    private final Linear toK;
+    private final Linear toV;
+    private final Linear toOut;
+    private final float[] normQ;
+    private final float[] normK;
+    private final float[] attentionNorm1;
+    private final float[] attentionNorm2;
+    private final Linear w1;
+    private final Linear w2;
+    private final Linear w3;
+    private final float[] ffnNorm1;
+    private final float[] ffnNorm2;
+    private final Linear adaLNModulation; // null in the context refiner
+
+    /** q/k RMSNorm epsilon, fixed in the reference independent of norm_eps. */
+    private static final float QK_NORM_EPS = 1e-5f;
+
+    TransformerBlock(TensorSource w, String p, ZImageTransformerConfig cfg, boolean modulated) throws ModelFileException {
+        dim = cfg.dim();
+        heads = cfg.nHeads();
+        headDim = cfg.headDim();
+        eps = cfg.normEps();
+        int ffn = cfg.ffnDim();
+        toQ = Linear.load(w, p + ".attention.to_q", dim, dim, false);
+        toK = Linear.load(w, p + ".attention.to_k", dim, dim, false);
+        toV = Linear.load(w, p + ".attention.to_v", dim, dim, false);
+        toOut = Linear.load(w, p + ".attention.to_out.0", dim, dim, false);
+        normQ = cfg.qkNorm() ? w.get(p + ".attention.norm_q.weight", headDim).toFloats() : null;
+        normK = cfg.qkNorm() ? w.get(p + ".attention.norm_k.weight", headDim).toFloats() : null;
+        attentionNorm1 = w.get(p + ".attention_norm1.weight", dim).toFloats();
+        attentionNorm2 = w.get(p + ".attention_norm2.weight", dim).toFloats();
+        w1 = Linear.load(w, p + ".feed_forward.w1", ffn, dim, false);
+        w2 = Linear.load(w, p + ".feed_forward.w2", dim, ffn, false);
+        w3 = Linear.load(w, p + ".feed_forward.w3", ffn, dim, false);
+        ffnNorm1 = w.get(p + ".ffn_norm1.weight", dim).toFloats();
+        ffnNorm2 = w.get(p + ".ffn_norm2.weight", dim).toFloats();
+        adaLNModulation = modulated ? Linear.load(w, p + ".adaLN_modulation.0", 4 * dim, cfg.adalnDim(), true) : null;
+    }
+
+    /** A run of rows that belongs to one sample. */
+    record Segment(int start, int rows, int sample) {
+    }
+
+    /** Per-sample modulation, ready to multiply: 1 + scale and tanh(gate). */
+    record Modulation(float[] scaleMsa, float[] gateMsa, float[] scaleMlp, float[] gateMlp) {
+    }
+
+    /** The adaLN vectors for each sample's {@code c} (rows of [B, adalnDim]); null for an unmodulated block. */
+    Modulation[] modulation(Backend be, float[] c, int samples) {
+        if (adaLNModulation == null) {
+            return null;
+        }
+        float[] m = new float[samples * 4 * dim];
+        be.linear(c, 0, samples, adaLNModulation, m, 0);
+        Modulation[] out = new Modulation[samples];
+        for (int s = 0; s < samples; s++) {
+            int o = s * 4 * dim;
+            float[] scaleMsa = new float[dim];
+            float[] gateMsa = new float[dim];
+            float[] scaleMlp = new float[dim];
+            float[] gateMlp = new float[dim];
+            for (int i = 0; i < dim; i++) {
+                scaleMsa[i] = 1f + m[o + i];
+                gateMsa[i] = (float) Math.tanh(m[o + dim + i]);
+                scaleMlp[i] = 1f + m[o + 2 * dim + i];
+                gateMlp[i] = (float) Math.tanh(m[o + 3 * dim + i]);
+            }
+            out[s] = new Modulation(scaleMsa, gateMsa, scaleMlp, gateMlp);
+        }
+        return out;
+    }
+
+    /** Scratch activations reused from block to block. */
+    static final class Workspace {
+        float[] h = new float[0];
+        float[] q = new float[0];
+        float[] k = new float[0];
+        float[] v = new float[0];
+        float[] attn = new float[0];
+        float[] gate = new float[0];
+        float[] up = new float[0];
+
+        void ensure(int rows, int dim, int ffn) {
+            int n = rows * dim;
+            if (h.length < n) {
+                h = new float[n];
+                q = new float[n];
+                k = new float[n];
+                v = new float[n];
+                attn = new float[n];
+            }
+            int f = rows * ffn;
+            if (gate.length < f) {
+                gate = new float[f];
+                up = new float[f];
+            }
+        }
+    }
+
+    /**
+     * Runs the block in place on {@code x} [rows, dim].
+     *
+     * @param mod  per-sample modulation, or null (context refiner)
+     * @param cos  RoPE table [rows, headDim/2], sin likewise
+     */
+    void forward(Backend be, Workspace ws, float[] x, int rows, List<Segment> segments, Modulation[] mod,
+                 float[] cos, float[] sin) {
+        ws.ensure(rows, dim, w1.out());
+        float[] h = ws.h;
+
+        // Attention branch.
+        for (Segment s : segments) {
+            be.rmsNorm(x, s.start() * dim, s.rows(), dim, attentionNorm1, eps,
+                    mod == null ? null : mod[s.sample()].scaleMsa(), h, s.start() * dim);
+        }
+        be.linear(h, 0, rows, toQ, ws.q, 0);
+        be.linear(h, 0, rows, toK, ws.k, 0);
+        be.linear(h, 0, rows, toV, ws.v, 0);
+        if (normQ != null) {
+            be.rmsNorm(ws.q, 0, rows * heads, headDim, normQ, QK_NORM_EPS, null, ws.q, 0);
+            be.rmsNorm(ws.k, 0, rows * heads, headDim, normK, QK_NORM_EPS, null, ws.k, 0);
+        }
+        be.ropeInterleaved(ws.q, 0, rows, dim, heads, headDim, cos, sin, 0);
+        be.ropeInterleaved(ws.k, 0, rows, dim, heads, headDim, cos, sin, 0);
+        float scale = (float) (1.0 / Math.sqrt(headDim));
+        for (Segment s : segments) {
+            int off = s.start() * dim;
+            be.attention(new Operand(ws.q, off, dim), new Operand(ws.k, off, dim), new Operand(ws.v, off, dim),
+                    new Operand(ws.attn, off, dim), s.rows(), s.rows(), heads, heads, headDim, scale, false, null, 0);
+        }
+        be.linear(ws.attn, 0, rows, toOut, h, 0);
+        for (Segment s : segments) {
+            be.addRmsNormed(x, s.start() * dim, h, s.start() * dim, s.rows(), dim, attentionNorm2, eps,
+                    mod == null ? null : mod[s.sample()].gateMsa());
+        }
+
+        // Feed-forward branch.
+        for (Segment s : segments) {
+            be.rmsNorm(x, s.start() * dim, s.rows(), dim, ffnNorm1, eps,
+                    mod == null ? null : mod[s.sample()].scaleMlp(), h, s.start() * dim);
+        }
+        be.linear(h, 0, rows, w1, ws.gate, 0);
+        be.linear(h, 0, rows, w3, ws.up, 0);
+        be.swiglu(ws.gate, 0, ws.up, 0, rows * w1.out());
+        be.linear(ws.gate, 0, rows, w2, h, 0);
+        for (Segment s : segments) {
+            be.addRmsNormed(x, s.start() * dim, h, s.start() * dim, s.rows(), dim, ffnNorm2, eps,
+                    mod == null ? null : mod[s.sample()].gateMlp());
+        }
+    }
+}

@@ -1,0 +1,379 @@
+package io.github.zimage4j.dit;
+
+import io.github.zimage4j.io.CheckpointCheck;
+import io.github.zimage4j.io.ModelFileException;
+import io.github.zimage4j.io.TensorSource;
+import io.github.zimage4j.kernels.Backend;
+import io.github.zimage4j.tensor.Linear;
+import io.github.zimage4j.tensor.Tensor;
+
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+
+import static io.github.zimage4j.dit.ZImageTransformerConfig.SEQ_MULTI_OF;
+
+/**
+ * The Z-Image single-stream diffusion transformer (S3-DiT, diffusers {@code ZImageTransformer2DModel}).
+ * <pre>
+ *   c        = t_embedder(t · t_scale)
+ *   image    = x_embedder(patchify(latent))      padded to 32 with x_pad_token  → noise_refiner × 2 (modulated by c)
+ *   caption  = cap_embedder(cap_feats)            padded to 32 with cap_pad_token → context_refiner × 2 (unmodulated)
+ *   unified  = [image ; caption]                  → layers × 30 (modulated by c)
+ *   out      = unpatchify(final_layer(unified, c)[image rows])
+ * </pre>
+ * Positions for the 3-axis RoPE: caption token j is (j+1, 0, 0), image token (h, w) is (Lc+1, h, w) with
+ * Lc the padded caption length, image pad tokens (0, 0, 0). Pad tokens are attended like any other
+ * token, as in the reference.
+ *
+ * <p>A call takes any number of samples whose latent sizes and caption lengths may differ; their rows
+ * are packed together for the projections and attend only within their own sample, so no batch mask
+ * and no wasted padding rows are needed.
+ */
+public final class ZImageTransformer {
+
+    private final ZImageTransformerConfig cfg;
+    private final Backend backend;
+
+    private final TimestepEmbedder tEmbedder;
+    private final Linear xEmbedder;
+    private final float[] capNorm;
+    private final Linear capEmbedder;
+    private final float[] xPadToken;
+    private final float[] capPadToken;
+    private final TransformerBlock[] noiseRefiner;
+    private final TransformerBlock[] contextRefiner;
+    private final TransformerBlock[] layers;
+    private final Linear finalAdaLN;
+    private final Linear finalLinear;
+    private final RopeEmbedder rope;
+
+    /** Final LayerNorm epsilon (no affine parameters). */
+    private static final float FINAL_NORM_EPS = 1e-6f;
+
+    /** One sample: latent [C, F, H, W], caption features [L, cap_feat_dim], time t = 1 − σ. */
+    public record Input(Tensor latent, Tensor capFeats, float t) {
+    }
+
+    /** Receives named intermediate activations (e.g. for parity checks or debugging); rows of one sample. */
+    @FunctionalInterface
+    public interface Trace {
+        void record(String name, int sample, float[] data, int offset, int rows, int cols);
+    }
+
+    /**
+     * Binds a checkpoint's tensors (diffusers names) to the model. The whole tensor set is checked first
+     * so a wrong file reports every missing, unexpected and mis-shaped tensor at once.
+     */
+    public ZImageTransformer(TensorSource w, ZImageTransformerConfig cfg, Backend backend) throws ModelFileException {
+        CheckpointCheck.compare(w.description(), cfg.expectedTensors(), w.shapes(), List.of()).throwIfFailed();
+        this.cfg = cfg;
+        this.backend = backend;
+        int dim = cfg.dim();
+        String pk = cfg.patchKey();
+        tEmbedder = new TimestepEmbedder(w, cfg);
+        xEmbedder = Linear.load(w, "all_x_embedder." + pk, dim, cfg.patchDim(), true);
+        capNorm = w.get("cap_embedder.0.weight", cfg.capFeatDim()).toFloats();
+        capEmbedder = Linear.load(w, "cap_embedder.1", dim, cfg.capFeatDim(), true);
+        xPadToken = w.get("x_pad_token", 1, dim).toFloats();
+        capPadToken = w.get("cap_pad_token", 1, dim).toFloats();
+        noiseRefiner = new TransformerBlock[cfg.nRefinerLayers()];
+        contextRefiner = new TransformerBlock[cfg.nRefinerLayers()];
+        for (int i = 0; i < cfg.nRefinerLayers(); i++) {
+            noiseRefiner[i] = new TransformerBlock(w, "noise_refiner." + i, cfg, true);
+            contextRefiner[i] = new TransformerBlock(w, "context_refiner." + i, cfg, false);
+        }
+        layers = new TransformerBlock[cfg.nLayers()];
+        for (int i = 0; i < cfg.nLayers(); i++) {
+            layers[i] = new TransformerBlock(w, "layers." + i, cfg, true);
+        }
+        finalAdaLN = Linear.load(w, "all_final_layer." + pk + ".adaLN_modulation.1", dim, cfg.adalnDim(), true);
+        finalLinear = Linear.load(w, "all_final_layer." + pk + ".linear", cfg.patchDim(), dim, true);
+        rope = new RopeEmbedder(cfg.ropeTheta(), cfg.axesDims(), cfg.axesLens());
+    }
+
+    public ZImageTransformerConfig config() {
+        return cfg;
+    }
+
+    public List<Tensor> forward(List<Input> inputs) {
+        return forward(inputs, null);
+    }
+
+    /** Layout of one sample's tokens. */
+    private record Layout(int fTokens, int hTokens, int wTokens, int imageTokens, int imagePadded,
+                          int capTokens, int capPadded) {
+        int unified() {
+            return imagePadded + capPadded;
+        }
+    }
+
+    /** Predicts {@code x0 − noise} for each sample (the pipeline negates it for the Euler step). */
+    public List<Tensor> forward(List<Input> inputs, Trace trace) {
+        int n = inputs.size();
+        if (n == 0) {
+            return List.of();
+        }
+        int dim = cfg.dim();
+        int pairs = rope.pairs();
+        Layout[] lay = new Layout[n];
+        float[] t = new float[n];
+        for (int s = 0; s < n; s++) {
+            lay[s] = layout(inputs.get(s), s);
+            t[s] = inputs.get(s).t();
+        }
+
+        // Timestep embedding c, shared by every modulation.
+        float[] c = tEmbedder.forward(backend, t);
+        trace(trace, "t_embedder", c, n, cfg.adalnDim());
+
+        // Image tokens: patchify, embed, overwrite pad rows with the learned pad token.
+        List<TransformerBlock.Segment> imgSegs = new ArrayList<>();
+        int imgRows = 0;
+        for (int s = 0; s < n; s++) {
+            imgSegs.add(new TransformerBlock.Segment(imgRows, lay[s].imagePadded(), s));
+            imgRows += lay[s].imagePadded();
+        }
+        float[] patches = new float[imgRows * cfg.patchDim()];
+        for (TransformerBlock.Segment seg : imgSegs) {
+            patchify(inputs.get(seg.sample()).latent(), lay[seg.sample()], patches, seg.start());
+        }
+        float[] img = new float[imgRows * dim];
+        backend.linear(patches, 0, imgRows, xEmbedder, img, 0);
+        traceRows(trace, "x_embedder", img, imgSegs, dim);
+        float[] imgCos = new float[imgRows * pairs];
+        float[] imgSin = new float[imgRows * pairs];
+        for (TransformerBlock.Segment seg : imgSegs) {
+            Layout l = lay[seg.sample()];
+            for (int r = l.imageTokens(); r < l.imagePadded(); r++) {
+                System.arraycopy(xPadToken, 0, img, (seg.start() + r) * dim, dim);
+            }
+            imagePositions(l, seg.start(), imgCos, imgSin);
+        }
+
+        TransformerBlock.Workspace ws = new TransformerBlock.Workspace();
+        for (int i = 0; i < noiseRefiner.length; i++) {
+            noiseRefiner[i].forward(backend, ws, img, imgRows, imgSegs, noiseRefiner[i].modulation(backend, c, n), imgCos, imgSin);
+            traceRows(trace, "noise_refiner." + i, img, imgSegs, dim);
+        }
+
+        // Caption tokens: RMSNorm + Linear, overwrite pad rows with the learned pad token.
+        List<TransformerBlock.Segment> capSegs = new ArrayList<>();
+        int capRows = 0;
+        for (int s = 0; s < n; s++) {
+            capSegs.add(new TransformerBlock.Segment(capRows, lay[s].capPadded(), s));
+            capRows += lay[s].capPadded();
+        }
+        int capDim = cfg.capFeatDim();
+        float[] capIn = new float[capRows * capDim];
+        for (TransformerBlock.Segment seg : capSegs) {
+            float[] f = inputs.get(seg.sample()).capFeats().data();
+            System.arraycopy(f, 0, capIn, seg.start() * capDim, f.length);
+            // Pad rows repeat the last feature row, as the reference does (they are overwritten after embedding).
+            int last = seg.start() + lay[seg.sample()].capTokens() - 1;
+            for (int r = last + 1; r < seg.start() + seg.rows(); r++) {
+                System.arraycopy(capIn, last * capDim, capIn, r * capDim, capDim);
+            }
+        }
+        backend.rmsNorm(capIn, 0, capRows, capDim, capNorm, cfg.normEps(), null, capIn, 0);
+        float[] cap = new float[capRows * dim];
+        backend.linear(capIn, 0, capRows, capEmbedder, cap, 0);
+        traceRows(trace, "cap_embedder", cap, capSegs, dim);
+        float[] capCos = new float[capRows * pairs];
+        float[] capSin = new float[capRows * pairs];
+        for (TransformerBlock.Segment seg : capSegs) {
+            Layout l = lay[seg.sample()];
+            for (int r = l.capTokens(); r < l.capPadded(); r++) {
+                System.arraycopy(capPadToken, 0, cap, (seg.start() + r) * dim, dim);
+            }
+            for (int r = 0; r < l.capPadded(); r++) {
+                rope.fill(seg.start() + r, r + 1, 0, 0, capCos, capSin);
+            }
+        }
+        for (int i = 0; i < contextRefiner.length; i++) {
+            contextRefiner[i].forward(backend, ws, cap, capRows, capSegs, null, capCos, capSin);
+            traceRows(trace, "context_refiner." + i, cap, capSegs, dim);
+        }
+
+        // Unified stream: per sample [image ; caption].
+        List<TransformerBlock.Segment> uniSegs = new ArrayList<>();
+        int uniRows = imgRows + capRows;
+        float[] x = new float[uniRows * dim];
+        float[] uniCos = new float[uniRows * pairs];
+        float[] uniSin = new float[uniRows * pairs];
+        int row = 0;
+        for (int s = 0; s < n; s++) {
+            TransformerBlock.Segment is = imgSegs.get(s);
+            TransformerBlock.Segment cs = capSegs.get(s);
+            uniSegs.add(new TransformerBlock.Segment(row, is.rows() + cs.rows(), s));
+            System.arraycopy(img, is.start() * dim, x, row * dim, is.rows() * dim);
+            System.arraycopy(imgCos, is.start() * pairs, uniCos, row * pairs, is.rows() * pairs);
+            System.arraycopy(imgSin, is.start() * pairs, uniSin, row * pairs, is.rows() * pairs);
+            row += is.rows();
+            System.arraycopy(cap, cs.start() * dim, x, row * dim, cs.rows() * dim);
+            System.arraycopy(capCos, cs.start() * pairs, uniCos, row * pairs, cs.rows() * pairs);
+            System.arraycopy(capSin, cs.start() * pairs, uniSin, row * pairs, cs.rows() * pairs);
+            row += cs.rows();
+        }
+        for (int i = 0; i < layers.length; i++) {
+            layers[i].forward(backend, ws, x, uniRows, uniSegs, layers[i].modulation(backend, c, n), uniCos, uniSin);
+            traceRows(trace, "layers." + i, x, uniSegs, dim);
+        }
+
+        // Final layer: LayerNorm (no affine) · (1 + Linear(SiLU(c))), then Linear to patch values.
+        float[] siluC = c.clone();
+        backend.silu(siluC, 0, siluC.length);
+        float[] scale = new float[n * dim];
+        backend.linear(siluC, 0, n, finalAdaLN, scale, 0);
+        for (int i = 0; i < scale.length; i++) {
+            scale[i] += 1f;
+        }
+        float[] normed = ws.h;
+        for (TransformerBlock.Segment seg : uniSegs) {
+            backend.layerNorm(x, seg.start() * dim, seg.rows(), dim, FINAL_NORM_EPS,
+                    Arrays.copyOfRange(scale, seg.sample() * dim, (seg.sample() + 1) * dim), normed, seg.start() * dim);
+        }
+        float[] out = new float[uniRows * cfg.patchDim()];
+        backend.linear(normed, 0, uniRows, finalLinear, out, 0);
+        traceRows(trace, "final_layer", out, uniSegs, cfg.patchDim());
+
+        List<Tensor> result = new ArrayList<>(n);
+        for (int s = 0; s < n; s++) {
+            result.add(unpatchify(out, uniSegs.get(s).start(), lay[s], inputs.get(s).latent().shape()));
+        }
+        return result;
+    }
+
+    private Layout layout(Input in, int sample) {
+        Tensor lat = in.latent();
+        Tensor cap = in.capFeats();
+        String who = "sample " + sample;
+        if (lat.rank() != 4 || lat.dim(0) != cfg.inChannels()) {
+            throw new IllegalArgumentException(who + ": latent must be [" + cfg.inChannels() + ", F, H, W], got "
+                    + Arrays.toString(lat.shape()));
+        }
+        int p = cfg.patchSize();
+        int pf = cfg.fPatchSize();
+        if (lat.dim(1) % pf != 0 || lat.dim(2) % p != 0 || lat.dim(3) % p != 0) {
+            throw new IllegalArgumentException(who + ": latent " + Arrays.toString(lat.shape())
+                    + " is not a whole number of " + pf + "×" + p + "×" + p + " patches");
+        }
+        if (cap.rank() != 2 || cap.dim(1) != cfg.capFeatDim() || cap.dim(0) < 1) {
+            throw new IllegalArgumentException(who + ": caption features must be [L ≥ 1, " + cfg.capFeatDim() + "], got "
+                    + Arrays.toString(cap.shape()));
+        }
+        int ft = lat.dim(1) / pf;
+        int ht = lat.dim(2) / p;
+        int wt = lat.dim(3) / p;
+        int tokens = ft * ht * wt;
+        int capTokens = cap.dim(0);
+        int capPadded = roundUp(capTokens);
+        if (capPadded + ft >= rope.axisLength(0) || ht > rope.axisLength(1) || wt > rope.axisLength(2)) {
+            throw new IllegalArgumentException(who + ": " + capTokens + " caption tokens and a " + ft + "×" + ht + "×" + wt
+                    + " token grid exceed the RoPE tables (axes_lens " + Arrays.toString(cfg.axesLens()) + ")");
+        }
+        return new Layout(ft, ht, wt, tokens, roundUp(tokens), capTokens, capPadded);
+    }
+
+    private static int roundUp(int len) {
+        return (len + SEQ_MULTI_OF - 1) / SEQ_MULTI_OF * SEQ_MULTI_OF;
+    }
+
+    /** Image token (f, h, w) is at (Lc + 1 + f, h, w); pad tokens at (0, 0, 0). */
+    private void imagePositions(Layout l, int row0, float[] cos, float[] sin) {
+        int r = 0;
+        for (int f = 0; f < l.fTokens(); f++) {
+            for (int h = 0; h < l.hTokens(); h++) {
+                for (int w = 0; w < l.wTokens(); w++) {
+                    rope.fill(row0 + r++, l.capPadded() + 1 + f, h, w, cos, sin);
+                }
+            }
+        }
+        for (; r < l.imagePadded(); r++) {
+            rope.fill(row0 + r, 0, 0, 0, cos, sin);
+        }
+    }
+
+    /**
+     * [C, F, H, W] → tokens in (f, h, w) raster order, each (pf, ph, pw, c) with c fastest; pad rows repeat
+     * the last token (they are overwritten after embedding).
+     */
+    private void patchify(Tensor latent, Layout l, float[] out, int row0) {
+        int p = cfg.patchSize();
+        int pf = cfg.fPatchSize();
+        int ch = cfg.inChannels();
+        int pd = cfg.patchDim();
+        int fDim = latent.dim(1);
+        int hDim = latent.dim(2);
+        int wDim = latent.dim(3);
+        float[] src = latent.data();
+        int token = 0;
+        for (int f = 0; f < l.fTokens(); f++) {
+            for (int h = 0; h < l.hTokens(); h++) {
+                for (int w = 0; w < l.wTokens(); w++) {
+                    int base = (row0 + token++) * pd;
+                    int i = 0;
+                    for (int a = 0; a < pf; a++) {
+                        for (int b = 0; b < p; b++) {
+                            for (int d = 0; d < p; d++) {
+                                for (int c = 0; c < ch; c++) {
+                                    out[base + i++] = src[((c * fDim + f * pf + a) * hDim + h * p + b) * wDim + w * p + d];
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        for (; token < l.imagePadded(); token++) {
+            System.arraycopy(out, (row0 + l.imageTokens() - 1) * pd, out, (row0 + token) * pd, pd);
+        }
+    }
+
+    /** The inverse of {@link #patchify} for the first {@code imageTokens} rows. */
+    private Tensor unpatchify(float[] rows, int row0, Layout l, int[] shape) {
+        int p = cfg.patchSize();
+        int pf = cfg.fPatchSize();
+        int ch = cfg.inChannels();
+        int pd = cfg.patchDim();
+        int fDim = shape[1];
+        int hDim = shape[2];
+        int wDim = shape[3];
+        float[] dst = new float[ch * fDim * hDim * wDim];
+        int token = 0;
+        for (int f = 0; f < l.fTokens(); f++) {
+            for (int h = 0; h < l.hTokens(); h++) {
+                for (int w = 0; w < l.wTokens(); w++) {
+                    int base = (row0 + token++) * pd;
+                    int i = 0;
+                    for (int a = 0; a < pf; a++) {
+                        for (int b = 0; b < p; b++) {
+                            for (int d = 0; d < p; d++) {
+                                for (int c = 0; c < ch; c++) {
+                                    dst[((c * fDim + f * pf + a) * hDim + h * p + b) * wDim + w * p + d] = rows[base + i++];
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        return new Tensor(dst, shape);
+    }
+
+    private static void trace(Trace trace, String name, float[] data, int samples, int cols) {
+        if (trace != null) {
+            for (int s = 0; s < samples; s++) {
+                trace.record(name, s, data, s * cols, 1, cols);
+            }
+        }
+    }
+
+    private static void traceRows(Trace trace, String name, float[] data, List<TransformerBlock.Segment> segs, int cols) {
+        if (trace != null) {
+            for (TransformerBlock.Segment s : segs) {
+                trace.record(name, s.sample(), data, s.start() * cols, s.rows(), cols);
+            }
+        }
+    }
+}

@@ -1,0 +1,64 @@
+package io.github.zimage4j.kernels;
+
+import io.github.zimage4j.tensor.Linear;
+
+/**
+ * The one interface between models and kernels. Models call these operations and nothing below them,
+ * so a native backend (oneDNN GEMM on AMX, later CUDA) replaces the Java kernels without touching model
+ * code. The dense products are abstract; the element-wise stages have Java defaults that a backend
+ * may override.
+ *
+ * <p>Activations are row-major float32 arrays addressed by offset; weights stay in their stored dtype.
+ */
+public interface Backend {
+
+    /** A short name for logs and benchmarks ("java", "onednn", …). */
+    String name();
+
+    /** {@code out[rows, layer.out] = x[rows, layer.in] · Wᵀ + b}; rows start at the given offsets. */
+    void linear(float[] x, int xOff, int rows, Linear layer, float[] out, int outOff);
+
+    /** Scaled dot-product attention; see {@link FlashAttention#attention}. */
+    void attention(FlashAttention.Operand q, FlashAttention.Operand k, FlashAttention.Operand v,
+                   FlashAttention.Operand out, int sq, int skv, int heads, int kvHeads, int headDim, float scale,
+                   boolean causal, boolean[] keyMask, int maskOff);
+
+    /** {@code out = rmsnorm(x)·weight·rowScale}; see {@link Norms#rmsNorm}. */
+    default void rmsNorm(float[] x, int xOff, int rows, int dim, float[] weight, float eps, float[] rowScale,
+                         float[] out, int outOff) {
+        Norms.rmsNorm(x, xOff, rows, dim, weight, eps, rowScale, out, outOff);
+    }
+
+    /** {@code x += gate·rmsnorm(y)·weight}; see {@link Norms#addRmsNormed}. */
+    default void addRmsNormed(float[] x, int xOff, float[] y, int yOff, int rows, int dim, float[] weight, float eps,
+                              float[] gate) {
+        Norms.addRmsNormed(x, xOff, y, yOff, rows, dim, weight, eps, gate);
+    }
+
+    /** {@code out = layernorm(x)·rowScale} without affine parameters; see {@link Norms#layerNorm}. */
+    default void layerNorm(float[] x, int xOff, int rows, int dim, float eps, float[] rowScale, float[] out, int outOff) {
+        Norms.layerNorm(x, xOff, rows, dim, eps, rowScale, out, outOff);
+    }
+
+    /** Interleaved-pair (complex) RoPE in place; see {@link Rope#interleaved}. */
+    default void ropeInterleaved(float[] x, int off, int rows, int stride, int heads, int headDim,
+                                 float[] cos, float[] sin, int tableRow0) {
+        Rope.interleaved(x, off, rows, stride, heads, headDim, cos, sin, tableRow0);
+    }
+
+    /** Rotate-half RoPE in place; see {@link Rope#rotateHalf}. */
+    default void ropeRotateHalf(float[] x, int off, int rows, int stride, int heads, int headDim,
+                                float[] cos, float[] sin, int tableRow0) {
+        Rope.rotateHalf(x, off, rows, stride, heads, headDim, cos, sin, tableRow0);
+    }
+
+    /** {@code a = silu(a)·b}. */
+    default void swiglu(float[] a, int aOff, float[] b, int bOff, int n) {
+        Activations.swiglu(a, aOff, b, bOff, n);
+    }
+
+    /** {@code x = silu(x)}. */
+    default void silu(float[] x, int off, int n) {
+        Activations.silu(x, off, n);
+    }
+}

@@ -1,0 +1,281 @@
+package io.github.zimage4j.kernels;
+
+import io.github.zimage4j.tensor.StoredTensor;
+import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.VectorSpecies;
+
+/**
+ * {@code C[m,n] = A[m,k] · W[n,k]ᵀ + bias[n]}: float32 activations times a weight in its stored dtype,
+ * accumulated in float32. Pure Java (Vector API).
+ *
+ * <p>Blocking follows BLIS: a block of W (KC × NC) is decoded and packed once into panels NR columns
+ * wide (so the dtype costs one conversion per weight element per call), A is read in place, and a
+ * 6 × NR register tile (24 accumulators) runs over each KC-deep slice. Work is split over column
+ * blocks (and row chunks when the matrix is narrow) on the shared pool.
+ *
+ * <p>For a handful of rows (timestep MLP, modulation) packing costs more than it saves; those take a
+ * row-by-row dot-product path that decodes each weight row once.
+ */
+public final class Gemm {
+
+    private Gemm() {
+    }
+
+    private static final VectorSpecies<Float> S = FloatVector.SPECIES_PREFERRED;
+    private static final int VL = S.length();
+    static final int MR = 6;
+    static final int NR = 4 * VL;
+    /** Depth of one packed slice: the NR-wide panel (KC × NR floats) should sit in L1. */
+    static final int KC = 128;
+    /** Columns per task: NC/NR panels of KC × NR are packed together. */
+    static final int NC = 4 * NR;
+    /** Rows of A swept per packed block, so the A slice (MC × KC) stays in L2. */
+    static final int MC = 32 * MR;
+    /** At most this many rows take the dot-product path. */
+    static final int SMALL_M = 4;
+
+    private static final ThreadLocal<float[]> PACK = ThreadLocal.withInitial(() -> new float[KC * NC]);
+    private static final ThreadLocal<float[]> ROW = ThreadLocal.withInitial(() -> new float[KC]);
+    private static final ThreadLocal<float[]> EDGE = ThreadLocal.withInitial(() -> new float[MR * NR]);
+
+    /**
+     * @param a    activations, row-major, row r at {@code aOff + r*k}
+     * @param w    weight [n, k] in F32, BF16, F16, F8_E4M3 or F8_E5M2
+     * @param bias n floats, or null
+     * @param c    output, row-major, row r at {@code cOff + r*n}; overwritten
+     */
+    public static void matmul(float[] a, int aOff, int m, int k, StoredTensor w, float[] bias, float[] c, int cOff) {
+        if (w.rank() != 2 || w.dim(1) != k) {
+            throw new IllegalArgumentException(w.where() + ": shape " + java.util.Arrays.toString(w.shape())
+                    + " cannot multiply activations with " + k + " features");
+        }
+        int n = Math.toIntExact(w.dim(0));
+        if (bias != null && bias.length != n) {
+            throw new IllegalArgumentException(w.where() + ": bias has " + bias.length + " entries, expected " + n);
+        }
+        if (m == 0 || n == 0) {
+            return;
+        }
+        if (m <= SMALL_M) {
+            rowsTimesWeight(a, aOff, m, k, w, n, bias, c, cOff);
+        } else {
+            blocked(a, aOff, m, k, w, n, bias, c, cOff);
+        }
+    }
+
+    // ---------------------------------------------------------------- small m: dot products per weight row
+
+    private static void rowsTimesWeight(float[] a, int aOff, int m, int k, StoredTensor w, int n, float[] bias,
+                                        float[] c, int cOff) {
+        int rowsPerTask = Math.max(1, Math.min(64, n / (Parallel.get().threads() * 8)));
+        int tasks = (n + rowsPerTask - 1) / rowsPerTask;
+        Parallel.get().forEach(tasks, t -> {
+            float[] row = new float[k];
+            int end = Math.min(n, (t + 1) * rowsPerTask);
+            for (int j = t * rowsPerTask; j < end; j++) {
+                WeightRows.decode(w, (long) j * k, k, row, 0);
+                for (int r = 0; r < m; r++) {
+                    float s = dot(a, aOff + r * k, row, k);
+                    c[cOff + r * n + j] = bias != null ? s + bias[j] : s;
+                }
+            }
+        });
+    }
+
+    private static float dot(float[] x, int xOff, float[] y, int len) {
+        FloatVector acc0 = FloatVector.zero(S);
+        FloatVector acc1 = FloatVector.zero(S);
+        int i = 0;
+        int bound2 = len - len % (2 * VL);
+        for (; i < bound2; i += 2 * VL) {
+            acc0 = FloatVector.fromArray(S, x, xOff + i).fma(FloatVector.fromArray(S, y, i), acc0);
+            acc1 = FloatVector.fromArray(S, x, xOff + i + VL).fma(FloatVector.fromArray(S, y, i + VL), acc1);
+        }
+        float s = acc0.add(acc1).reduceLanes(jdk.incubator.vector.VectorOperators.ADD);
+        for (; i < len; i++) {
+            s += x[xOff + i] * y[i];
+        }
+        return s;
+    }
+
+    // ---------------------------------------------------------------- blocked path
+
+    private static void blocked(float[] a, int aOff, int m, int k, StoredTensor w, int n, float[] bias,
+                                float[] c, int cOff) {
+        int colBlocks = (n + NC - 1) / NC;
+        int threads = Parallel.get().threads();
+        // Narrow matrices (few column blocks) also split the rows so every thread gets work.
+        int rowChunks = 1;
+        if (colBlocks < 4 * threads) {
+            rowChunks = Math.max(1, Math.min((4 * threads + colBlocks - 1) / colBlocks, m / (4 * MR)));
+        }
+        int rowsPerChunk = ((m + rowChunks - 1) / rowChunks + MR - 1) / MR * MR;
+        int chunks = (m + rowsPerChunk - 1) / rowsPerChunk;
+        Parallel.get().forEach(colBlocks * chunks, t -> {
+            int jc = (t % colBlocks) * NC;
+            int rc = (t / colBlocks) * rowsPerChunk;
+            blockTask(a, aOff, k, w, n, bias, c, cOff, jc, Math.min(NC, n - jc), rc, Math.min(m, rc + rowsPerChunk));
+        });
+    }
+
+    private static void blockTask(float[] a, int aOff, int k, StoredTensor w, int n, float[] bias, float[] c, int cOff,
+                                  int jc, int nc, int mStart, int mEnd) {
+        float[] pack = PACK.get();
+        float[] row = ROW.get();
+        int panels = (nc + NR - 1) / NR;
+        float[] init = new float[panels * NR]; // bias (or zeros) per packed column, the accumulators' start
+        if (bias != null) {
+            System.arraycopy(bias, jc, init, 0, nc);
+        }
+        for (int k0 = 0; k0 < k; k0 += KC) {
+            int kc = Math.min(KC, k - k0);
+            for (int p = 0; p < panels; p++) {
+                packPanel(w, k, jc + p * NR, Math.min(NR, nc - p * NR), k0, kc, pack, p * KC * NR, row);
+            }
+            boolean first = k0 == 0;
+            for (int m0 = mStart; m0 < mEnd; m0 += MC) {
+                int mc = Math.min(MC, mEnd - m0);
+                for (int p = 0; p < panels; p++) {
+                    int n0 = jc + p * NR;
+                    int cols = Math.min(NR, nc - p * NR);
+                    int bOff = p * KC * NR;
+                    int initOff = first ? p * NR : -1;
+                    for (int r = 0; r < mc; r += MR) {
+                        int rows = Math.min(MR, mc - r);
+                        if (rows == MR && cols == NR) {
+                            kernel(a, aOff + (m0 + r) * k + k0, k, pack, bOff, kc, c, cOff + (m0 + r) * n + n0, n, init, initOff);
+                        } else {
+                            edgeTile(a, aOff, k, k0, kc, pack, bOff, c, cOff, n, n0, cols, m0 + r, rows, init, initOff);
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /** Packs W[n0 .. n0+cols, k0 .. k0+kc] transposed: {@code dst[off + p*NR + j] = W[n0+j, k0+p]}; zero-pads columns. */
+    private static void packPanel(StoredTensor w, int k, int n0, int cols, int k0, int kc, float[] dst, int off, float[] row) {
+        for (int j = 0; j < cols; j++) {
+            WeightRows.decode(w, (long) (n0 + j) * k + k0, kc, row, 0);
+            for (int p = 0, d = off + j; p < kc; p++, d += NR) {
+                dst[d] = row[p];
+            }
+        }
+        for (int j = cols; j < NR; j++) {
+            for (int p = 0, d = off + j; p < kc; p++, d += NR) {
+                dst[d] = 0f;
+            }
+        }
+    }
+
+    /** Up to MR rows or fewer than NR columns: the same arithmetic on a scratch tile. */
+    private static void edgeTile(float[] a, int aOff, int k, int k0, int kc, float[] pack, int bOff,
+                                 float[] c, int cOff, int n, int n0, int cols, int m0, int rows,
+                                 float[] init, int initOff) {
+        float[] tile = EDGE.get();
+        for (int r = 0; r < MR; r++) {
+            for (int j = 0; j < NR; j++) {
+                tile[r * NR + j] = (r < rows && j < cols && initOff < 0) ? c[cOff + (m0 + r) * n + n0 + j] : 0f;
+            }
+        }
+        // Rows past the end reuse the last real row: wasted work, never out of bounds.
+        int[] ar = new int[MR];
+        for (int r = 0; r < MR; r++) {
+            ar[r] = aOff + (m0 + Math.min(r, rows - 1)) * k + k0;
+        }
+        kernelRows(a, ar, pack, bOff, kc, tile, init, initOff);
+        for (int r = 0; r < rows; r++) {
+            System.arraycopy(tile, r * NR, c, cOff + (m0 + r) * n + n0, cols);
+        }
+    }
+
+    private static void kernelRows(float[] a, int[] ar, float[] b, int bOff, int kc, float[] tile, float[] init, int initOff) {
+        // Scratch tiles are rare (matrix edges); a simple loop keeps this path obviously right.
+        for (int r = 0; r < MR; r++) {
+            for (int v = 0; v < 4; v++) {
+                FloatVector acc = initOff >= 0 ? FloatVector.fromArray(S, init, initOff + v * VL)
+                        : FloatVector.fromArray(S, tile, r * NR + v * VL);
+                for (int p = 0; p < kc; p++) {
+                    acc = FloatVector.fromArray(S, b, bOff + p * NR + v * VL).fma(FloatVector.broadcast(S, a[ar[r] + p]), acc);
+                }
+                acc.intoArray(tile, r * NR + v * VL);
+            }
+        }
+    }
+
+    /**
+     * The 6 × NR register tile: {@code C[6, NR] = (init or C) + A[6, kc] · Bpanel[kc, NR]}. The 24
+     * accumulators stay in vector registers for the whole slice.
+     */
+    private static void kernel(float[] a, int a0, int lda, float[] b, int bOff, int kc,
+                               float[] c, int c0, int ldc, float[] init, int initOff) {
+        FloatVector c00, c01, c02, c03, c10, c11, c12, c13, c20, c21, c22, c23;
+        FloatVector c30, c31, c32, c33, c40, c41, c42, c43, c50, c51, c52, c53;
+        if (initOff >= 0) {
+            FloatVector i0 = FloatVector.fromArray(S, init, initOff);
+            FloatVector i1 = FloatVector.fromArray(S, init, initOff + VL);
+            FloatVector i2 = FloatVector.fromArray(S, init, initOff + 2 * VL);
+            FloatVector i3 = FloatVector.fromArray(S, init, initOff + 3 * VL);
+            c00 = i0; c01 = i1; c02 = i2; c03 = i3;
+            c10 = i0; c11 = i1; c12 = i2; c13 = i3;
+            c20 = i0; c21 = i1; c22 = i2; c23 = i3;
+            c30 = i0; c31 = i1; c32 = i2; c33 = i3;
+            c40 = i0; c41 = i1; c42 = i2; c43 = i3;
+            c50 = i0; c51 = i1; c52 = i2; c53 = i3;
+        } else {
+            int r = c0;
+            c00 = FloatVector.fromArray(S, c, r); c01 = FloatVector.fromArray(S, c, r + VL);
+            c02 = FloatVector.fromArray(S, c, r + 2 * VL); c03 = FloatVector.fromArray(S, c, r + 3 * VL);
+            r += ldc;
+            c10 = FloatVector.fromArray(S, c, r); c11 = FloatVector.fromArray(S, c, r + VL);
+            c12 = FloatVector.fromArray(S, c, r + 2 * VL); c13 = FloatVector.fromArray(S, c, r + 3 * VL);
+            r += ldc;
+            c20 = FloatVector.fromArray(S, c, r); c21 = FloatVector.fromArray(S, c, r + VL);
+            c22 = FloatVector.fromArray(S, c, r + 2 * VL); c23 = FloatVector.fromArray(S, c, r + 3 * VL);
+            r += ldc;
+            c30 = FloatVector.fromArray(S, c, r); c31 = FloatVector.fromArray(S, c, r + VL);
+            c32 = FloatVector.fromArray(S, c, r + 2 * VL); c33 = FloatVector.fromArray(S, c, r + 3 * VL);
+            r += ldc;
+            c40 = FloatVector.fromArray(S, c, r); c41 = FloatVector.fromArray(S, c, r + VL);
+            c42 = FloatVector.fromArray(S, c, r + 2 * VL); c43 = FloatVector.fromArray(S, c, r + 3 * VL);
+            r += ldc;
+            c50 = FloatVector.fromArray(S, c, r); c51 = FloatVector.fromArray(S, c, r + VL);
+            c52 = FloatVector.fromArray(S, c, r + 2 * VL); c53 = FloatVector.fromArray(S, c, r + 3 * VL);
+        }
+        int a1 = a0 + lda;
+        int a2 = a1 + lda;
+        int a3 = a2 + lda;
+        int a4 = a3 + lda;
+        int a5 = a4 + lda;
+        for (int p = 0, bo = bOff; p < kc; p++, bo += NR) {
+            FloatVector b0 = FloatVector.fromArray(S, b, bo);
+            FloatVector b1 = FloatVector.fromArray(S, b, bo + VL);
+            FloatVector b2 = FloatVector.fromArray(S, b, bo + 2 * VL);
+            FloatVector b3 = FloatVector.fromArray(S, b, bo + 3 * VL);
+            FloatVector x = FloatVector.broadcast(S, a[a0 + p]);
+            c00 = b0.fma(x, c00); c01 = b1.fma(x, c01); c02 = b2.fma(x, c02); c03 = b3.fma(x, c03);
+            x = FloatVector.broadcast(S, a[a1 + p]);
+            c10 = b0.fma(x, c10); c11 = b1.fma(x, c11); c12 = b2.fma(x, c12); c13 = b3.fma(x, c13);
+            x = FloatVector.broadcast(S, a[a2 + p]);
+            c20 = b0.fma(x, c20); c21 = b1.fma(x, c21); c22 = b2.fma(x, c22); c23 = b3.fma(x, c23);
+            x = FloatVector.broadcast(S, a[a3 + p]);
+            c30 = b0.fma(x, c30); c31 = b1.fma(x, c31); c32 = b2.fma(x, c32); c33 = b3.fma(x, c33);
+            x = FloatVector.broadcast(S, a[a4 + p]);
+            c40 = b0.fma(x, c40); c41 = b1.fma(x, c41); c42 = b2.fma(x, c42); c43 = b3.fma(x, c43);
+            x = FloatVector.broadcast(S, a[a5 + p]);
+            c50 = b0.fma(x, c50); c51 = b1.fma(x, c51); c52 = b2.fma(x, c52); c53 = b3.fma(x, c53);
+        }
+        int r = c0;
+        c00.intoArray(c, r); c01.intoArray(c, r + VL); c02.intoArray(c, r + 2 * VL); c03.intoArray(c, r + 3 * VL);
+        r += ldc;
+        c10.intoArray(c, r); c11.intoArray(c, r + VL); c12.intoArray(c, r + 2 * VL); c13.intoArray(c, r + 3 * VL);
+        r += ldc;
+        c20.intoArray(c, r); c21.intoArray(c, r + VL); c22.intoArray(c, r + 2 * VL); c23.intoArray(c, r + 3 * VL);
+        r += ldc;
+        c30.intoArray(c, r); c31.intoArray(c, r + VL); c32.intoArray(c, r + 2 * VL); c33.intoArray(c, r + 3 * VL);
+        r += ldc;
+        c40.intoArray(c, r); c41.intoArray(c, r + VL); c42.intoArray(c, r + 2 * VL); c43.intoArray(c, r + 3 * VL);
+        r += ldc;
+        c50.intoArray(c, r); c51.intoArray(c, r + VL); c52.intoArray(c, r + 2 * VL); c53.intoArray(c, r + 3 * VL);
+    }
+}

@@ -1,0 +1,29 @@
+package io.github.zimage4j.kernels;
+
+import io.github.zimage4j.tensor.Linear;
+
+/** The pure-Java backend: Vector API kernels on the shared pool. Runs everywhere JDK 25 runs. */
+public final class JavaBackend implements Backend {
+
+    public static final JavaBackend INSTANCE = new JavaBackend();
+
+    private JavaBackend() {
+    }
+
+    @Override
+    public String name() {
+        return "java";
+    }
+
+    @Override
+    public void linear(float[] x, int xOff, int rows, Linear layer, float[] out, int outOff) {
+        Gemm.matmul(x, xOff, rows, layer.in(), layer.weight(), layer.bias(), out, outOff);
+    }
+
+    @Override
+    public void attention(FlashAttention.Operand q, FlashAttention.Operand k, FlashAttention.Operand v,
+                          FlashAttention.Operand out, int sq, int skv, int heads, int kvHeads, int headDim, float scale,
+                          boolean causal, boolean[] keyMask, int maskOff) {
+        FlashAttention.attention(q, k, v, out, sq, skv, heads, kvHeads, headDim, scale, causal, keyMask, maskOff);
+    }
+}
