@@ -13,7 +13,7 @@ import java.util.List;
 import java.util.concurrent.Callable;
 
 /** {@code zimage4j check}: validates a transformer checkpoint against its config without loading it. */
-@Command(name = "check",
+@Command(name = "check", mixinStandardHelpOptions = true,
         description = "Check a Z-Image transformer checkpoint against its config.json: lists every missing, "
                 + "unexpected and mis-shaped tensor. Reads only the headers (the weights are memory-mapped, not read).")
 final class CheckCommand implements Callable<Integer> {

@@ -60,6 +60,12 @@ public record ZImageTransformerConfig(int patchSize, int fPatchSize, int inChann
         axesLens = axesLens.clone();
     }
 
+    /** The published Z-Image / Z-Image-Turbo transformer (both share it): 6.15 B parameters. */
+    public static ZImageTransformerConfig published() {
+        return new ZImageTransformerConfig(2, 1, 16, 3840, 30, 2, 30, 30, 1e-5f, true, 2560, 256.0, 1000f,
+                new int[]{32, 48, 48}, new int[]{1536, 512, 512});
+    }
+
     public static ZImageTransformerConfig read(Path configJson) throws IOException {
         return from(JsonConfig.read(configJson));
     }
@@ -162,6 +168,31 @@ public record ZImageTransformerConfig(int patchSize, int fPatchSize, int inChann
             t.put(p + ".adaLN_modulation.0.weight", new long[]{4L * dim, adalnDim()});
             t.put(p + ".adaLN_modulation.0.bias", new long[]{4L * dim});
         }
+    }
+
+    /** Tokens after padding to a multiple of {@link #SEQ_MULTI_OF}. */
+    public static int padded(int tokens) {
+        return (tokens + SEQ_MULTI_OF - 1) / SEQ_MULTI_OF * SEQ_MULTI_OF;
+    }
+
+    /**
+     * FLOPs of one forward for one sample (1 multiply-add = 2 FLOP): every linear layer and both
+     * attention products (QKᵀ and PV); norms, RoPE and other element-wise work (&lt; 1 %) are not counted.
+     * Refiners run on their own stream, the main layers on image + caption.
+     */
+    public double forwardFlops(int latentHeight, int latentWidth, int captionTokens) {
+        long img = padded((latentHeight / patchSize) * (latentWidth / patchSize));
+        long cap = padded(captionTokens);
+        long all = img + cap;
+        double perTokenLinear = 2.0 * (4.0 * dim * dim + 3.0 * dim * ffnDim());
+        double blocks = 0;
+        for (long[] run : new long[][]{{all, nLayers}, {img, nRefinerLayers}, {cap, nRefinerLayers}}) {
+            blocks += run[1] * (run[0] * perTokenLinear + 4.0 * run[0] * run[0] * dim);
+        }
+        double embed = 2.0 * img * patchDim() * dim + 2.0 * cap * capFeatDim * dim + 2.0 * all * dim * patchDim();
+        double modulation = (nLayers + nRefinerLayers) * 2.0 * adalnDim() * 4 * dim
+                + 2.0 * (T_FREQ_DIM * T_EMBED_MID + T_EMBED_MID * adalnDim());
+        return blocks + embed + modulation;
     }
 
     @Override

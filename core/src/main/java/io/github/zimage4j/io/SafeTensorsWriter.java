@@ -1,5 +1,7 @@
 package io.github.zimage4j.io;
 
+import java.io.BufferedOutputStream;
+import java.io.FilterOutputStream;
 import java.io.IOException;
 import java.io.OutputStream;
 import java.lang.foreign.MemorySegment;
@@ -23,15 +25,38 @@ import java.util.Map;
  */
 public final class SafeTensorsWriter {
 
-    /** One tensor to write: its raw little-endian bytes in the given dtype. */
-    public record Entry(String name, DType dtype, long[] shape, MemorySegment bytes) {
+    /** Produces a tensor's raw little-endian bytes, streamed, so huge checkpoints never sit in memory. */
+    @FunctionalInterface
+    public interface Content {
+        void writeTo(OutputStream out) throws IOException;
+    }
+
+    /** One tensor to write: {@code byteSize} raw little-endian bytes in the given dtype. */
+    public record Entry(String name, DType dtype, long[] shape, long byteSize, Content content) {
     }
 
     private final List<Entry> entries = new ArrayList<>();
     private final Map<String, String> metadata = new LinkedHashMap<>();
 
     public SafeTensorsWriter add(String name, DType dtype, long[] shape, MemorySegment bytes) {
-        entries.add(new Entry(name, dtype, shape.clone(), bytes));
+        return add(name, dtype, shape, bytes.byteSize(), out -> {
+            byte[] buf = new byte[(int) Math.min(1 << 20, Math.max(1, bytes.byteSize()))];
+            for (long pos = 0; pos < bytes.byteSize(); pos += buf.length) {
+                int n = (int) Math.min(buf.length, bytes.byteSize() - pos);
+                MemorySegment.copy(bytes, ValueLayout.JAVA_BYTE, pos, buf, 0, n);
+                out.write(buf, 0, n);
+            }
+        });
+    }
+
+    /** Adds a tensor whose bytes {@code content} streams when the file is written; it must write exactly byteSize bytes. */
+    public SafeTensorsWriter add(String name, DType dtype, long[] shape, long byteSize, Content content) {
+        long need = io.github.zimage4j.tensor.StoredTensor.numel(shape) * dtype.bytes();
+        if (byteSize != need) {
+            throw new IllegalArgumentException("tensor '" + name + "': " + byteSize + " bytes for shape "
+                    + java.util.Arrays.toString(shape) + " of " + dtype + " (needs " + need + ")");
+        }
+        entries.add(new Entry(name, dtype, shape.clone(), byteSize, content));
         return this;
     }
 
@@ -58,6 +83,26 @@ public final class SafeTensorsWriter {
         return bb.array();
     }
 
+    private static final class CountingStream extends FilterOutputStream {
+        long count;
+
+        CountingStream(OutputStream out) {
+            super(out);
+        }
+
+        @Override
+        public void write(int b) throws IOException {
+            out.write(b);
+            count++;
+        }
+
+        @Override
+        public void write(byte[] b, int off, int len) throws IOException {
+            out.write(b, off, len);
+            count += len;
+        }
+    }
+
     public void write(Path file) throws IOException {
         List<Entry> sorted = new ArrayList<>(entries);
         sorted.sort(Comparator.comparing(Entry::name));
@@ -67,7 +112,7 @@ public final class SafeTensorsWriter {
         }
         long offset = 0;
         for (Entry e : sorted) {
-            long n = e.bytes().byteSize();
+            long n = e.byteSize();
             Map<String, Object> info = new LinkedHashMap<>();
             info.put("dtype", e.dtype().safetensorsName());
             List<Object> shape = new ArrayList<>();
@@ -89,16 +134,15 @@ public final class SafeTensorsWriter {
             headerBytes[i] = ' ';
         }
         Path tmp = file.resolveSibling(file.getFileName() + ".partial");
-        try (OutputStream out = Files.newOutputStream(tmp)) {
+        try (CountingStream out = new CountingStream(new BufferedOutputStream(Files.newOutputStream(tmp), 1 << 20))) {
             out.write(ByteBuffer.allocate(8).order(ByteOrder.LITTLE_ENDIAN).putLong(padded).array());
             out.write(headerBytes);
-            byte[] buf = new byte[1 << 20];
             for (Entry e : sorted) {
-                MemorySegment src = e.bytes();
-                for (long pos = 0; pos < src.byteSize(); pos += buf.length) {
-                    int n = (int) Math.min(buf.length, src.byteSize() - pos);
-                    MemorySegment.copy(src, ValueLayout.JAVA_BYTE, pos, buf, 0, n);
-                    out.write(buf, 0, n);
+                long before = out.count;
+                e.content().writeTo(out);
+                if (out.count - before != e.byteSize()) {
+                    throw new IOException("tensor '" + e.name() + "': content wrote " + (out.count - before)
+                            + " bytes, expected " + e.byteSize());
                 }
             }
         } catch (IOException | RuntimeException e) {

@@ -15,6 +15,15 @@ public interface Backend {
     /** A short name for logs and benchmarks ("java", "onednn", …). */
     String name();
 
+    /**
+     * Whether products with weights of this dtype are computed exactly in float32 (activations not
+     * rounded). False where the backend multiplies in bf16 (e.g. AMX), which parity tests then hold to
+     * a 1e-2 relative RMS error instead of the float32 golden tolerances.
+     */
+    default boolean float32Products(io.github.zimage4j.io.DType weightDtype) {
+        return true;
+    }
+
     /** {@code out[rows, layer.out] = x[rows, layer.in] · Wᵀ + b}; rows start at the given offsets. */
     void linear(float[] x, int xOff, int rows, Linear layer, float[] out, int outOff);
 

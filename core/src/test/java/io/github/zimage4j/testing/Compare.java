@@ -44,6 +44,18 @@ public final class Compare {
         allClose(what, expected, 0, actual, 0, expected.length, atol, rtol);
     }
 
+    /** sqrt(mean((a − b)²)) / sqrt(mean(b²)): the relative RMS error used for bf16-computing backends. */
+    public static double relativeRms(float[] a, float[] b) {
+        double err = 0;
+        double ref = 0;
+        for (int i = 0; i < a.length; i++) {
+            double d = (double) a[i] - b[i];
+            err += d * d;
+            ref += (double) b[i] * b[i];
+        }
+        return ref == 0 ? Math.sqrt(err / a.length) : Math.sqrt(err / ref);
+    }
+
     /** max |a − b| / max |b|: the relative error used for whole-tensor comparisons. */
     public static double relativeError(float[] a, float[] b) {
         double maxDiff = 0;

@@ -1,0 +1,35 @@
+package io.github.zimage4j.bench;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+
+/** Resident-memory figures of this process, from /proc (Linux); -1 where unavailable. */
+public final class Memory {
+
+    private Memory() {
+    }
+
+    /** Peak resident set size in bytes (VmHWM). */
+    public static long peakRssBytes() {
+        return statusKb("VmHWM:");
+    }
+
+    /** Current resident set size in bytes (VmRSS). */
+    public static long rssBytes() {
+        return statusKb("VmRSS:");
+    }
+
+    private static long statusKb(String key) {
+        try {
+            for (String line : Files.readAllLines(Path.of("/proc/self/status"))) {
+                if (line.startsWith(key)) {
+                    return Long.parseLong(line.substring(key.length()).trim().split("\\s+")[0]) * 1024;
+                }
+            }
+        } catch (IOException | RuntimeException e) {
+            return -1;
+        }
+        return -1;
+    }
+}

@@ -1,0 +1,190 @@
+package io.github.zimage4j.cli;
+
+import io.github.zimage4j.bench.BenchResult;
+import io.github.zimage4j.bench.Memory;
+import io.github.zimage4j.dit.ZImageTransformer;
+import io.github.zimage4j.dit.ZImageTransformerConfig;
+import io.github.zimage4j.io.DType;
+import io.github.zimage4j.io.RandomCheckpoint;
+import io.github.zimage4j.io.SafeTensors;
+import io.github.zimage4j.kernels.Backend;
+import io.github.zimage4j.kernels.Backends;
+import io.github.zimage4j.tensor.Tensor;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+
+import java.io.PrintStream;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+import java.util.Random;
+import java.util.concurrent.Callable;
+
+/**
+ * {@code zimage4j bench}: times each component on full-size weights. Without a real checkpoint it
+ * writes (once) a random-weight checkpoint with the real tensor names, shapes and dtype to a cache
+ * folder and memory-maps it.
+ */
+@Command(name = "bench", mixinStandardHelpOptions = true,
+        description = {"Benchmark the components on full-size weights (random weights with the real names and shapes, "
+                + "written once to a cache folder, unless a real checkpoint is given).",
+                "FLOPs count every linear layer and both attention products (1 multiply-add = 2 FLOP)."})
+final class BenchCommand implements Callable<Integer> {
+
+    @Option(names = "--sizes", split = ",", paramLabel = "PX", defaultValue = "256,512,1024",
+            description = "Square image sizes for the transformer forward (multiples of 16). Default: ${DEFAULT-VALUE}.")
+    List<Integer> sizes;
+
+    @Option(names = "--components", split = ",", defaultValue = "transformer",
+            description = "Components to time: transformer. Default: ${DEFAULT-VALUE}.")
+    List<String> components;
+
+    @Option(names = "--backend", defaultValue = "auto",
+            description = "Compute backend: auto, java or a native one (see --help of generate). Default: ${DEFAULT-VALUE}.")
+    String backend;
+
+    @Option(names = "--runs", defaultValue = "1", description = "Timed runs per measurement; the median is reported. Default: ${DEFAULT-VALUE}.")
+    int runs;
+
+    @Option(names = "--caption-tokens", defaultValue = "37",
+            description = "Caption length fed to the transformer. Default: ${DEFAULT-VALUE} (a typical short prompt).")
+    int captionTokens;
+
+    @Option(names = "--dtype", defaultValue = "bf16", description = "Dtype of the random weights: bf16, f16 or f32. Default: ${DEFAULT-VALUE}.")
+    String dtype;
+
+    @Option(names = "--seed", defaultValue = "42", description = "Seed of the random weights. Default: ${DEFAULT-VALUE}.")
+    long seed;
+
+    @Option(names = "--cache", paramLabel = "DIR",
+            description = "Where random checkpoints are kept. Default: $XDG_CACHE_HOME/zimage4j/bench or ~/.cache/zimage4j/bench.")
+    Path cache;
+
+    @Option(names = "--transformer", paramLabel = "PATH",
+            description = "A real transformer checkpoint (folder with config.json, .safetensors or .index.json) instead of random weights.")
+    Path transformer;
+
+    @Option(names = "--json", description = "Print one JSON object instead of a table.")
+    boolean json;
+
+    private final PrintStream log = System.err;
+
+    @Override
+    public Integer call() throws Exception {
+        for (int s : sizes) {
+            if (s <= 0 || s % 16 != 0) {
+                throw new IllegalArgumentException("--sizes: " + s + " is not a positive multiple of 16");
+            }
+        }
+        if (runs < 1) {
+            throw new IllegalArgumentException("--runs must be at least 1, got " + runs);
+        }
+        for (String c : components) {
+            if (!c.equals("transformer")) {
+                throw new IllegalArgumentException("--components: unknown component '" + c + "' (known: transformer)");
+            }
+        }
+        Backend be = Backends.select(backend);
+        BenchResult result = new BenchResult(be.name());
+        result.put("threads", (long) io.github.zimage4j.kernels.Parallel.get().threads());
+        if (components.contains("transformer")) {
+            benchTransformer(be, result);
+        }
+        result.put("peak_rss_bytes", Memory.peakRssBytes());
+        System.out.println(json ? result.json() : result.table());
+        return 0;
+    }
+
+    private Path cacheDir() throws java.io.IOException {
+        Path dir = cache;
+        if (dir == null) {
+            String xdg = System.getenv("XDG_CACHE_HOME");
+            dir = (xdg != null && !xdg.isBlank() ? Path.of(xdg) : Path.of(System.getProperty("user.home"), ".cache"))
+                    .resolve("zimage4j").resolve("bench");
+        }
+        Files.createDirectories(dir);
+        return dir;
+    }
+
+    private DType weightDtype() {
+        return switch (dtype.toLowerCase()) {
+            case "bf16" -> DType.BF16;
+            case "f16", "fp16" -> DType.F16;
+            case "f32", "fp32" -> DType.F32;
+            default -> throw new IllegalArgumentException("--dtype: '" + dtype + "' is not bf16, f16 or f32");
+        };
+    }
+
+    private void benchTransformer(Backend be, BenchResult result) throws Exception {
+        ZImageTransformerConfig cfg;
+        Path weights;
+        if (transformer != null) {
+            Path dir = Files.isDirectory(transformer) ? transformer : transformer.toAbsolutePath().getParent();
+            cfg = ZImageTransformerConfig.read(dir.resolve("config.json"));
+            weights = transformer;
+        } else {
+            cfg = ZImageTransformerConfig.published();
+            DType dt = weightDtype();
+            weights = cacheDir().resolve("transformer-" + dt.safetensorsName().toLowerCase() + "-seed" + seed + ".safetensors");
+            if (!Files.exists(weights)) {
+                log.printf("writing a random full-size transformer (%s) to %s … (once)%n", dt, weights);
+                long t0 = System.nanoTime();
+                RandomCheckpoint.write(weights, cfg.expectedTensors(), dt, seed);
+                log.printf("  written in %.0f s%n", (System.nanoTime() - t0) / 1e9);
+            }
+        }
+        long t0 = System.nanoTime();
+        try (SafeTensors st = SafeTensors.open(weights)) {
+            ZImageTransformer model = new ZImageTransformer(st, cfg, be);
+            result.add(new BenchResult.Row("transformer-load", "-", (System.nanoTime() - t0) / 1e9, 0, 1,
+                    "open + bind (pages are read on first use)"));
+            Random rnd = new Random(seed);
+            Tensor cap = randomTensor(rnd, captionTokens, cfg.capFeatDim());
+            List<Integer> sorted = new ArrayList<>(sizes);
+            sorted.sort(null);
+            boolean cold = true;
+            for (int px : sorted) {
+                int lat = px / 8;
+                Tensor latent = randomTensor(rnd, cfg.inChannels(), 1, lat, lat);
+                List<ZImageTransformer.Input> in = List.of(new ZImageTransformer.Input(latent, cap, 0.5f));
+                double flops = cfg.forwardFlops(lat, lat, captionTokens);
+                if (cold) {
+                    double s = time(() -> model.forward(in));
+                    log.printf("transformer %d² first forward (cold: page faults, JIT): %.2f s%n", px, s);
+                    result.add(new BenchResult.Row("transformer-first", px + "x" + px, s, flops, 1, "cold: includes reading weights and JIT"));
+                    cold = false;
+                }
+                double[] t = new double[runs];
+                for (int r = 0; r < runs; r++) {
+                    t[r] = time(() -> model.forward(in));
+                    log.printf("transformer %d² run %d/%d: %.2f s (%.3f TFLOP/s)%n", px, r + 1, runs, t[r], flops / t[r] / 1e12);
+                }
+                result.add(new BenchResult.Row("transformer", px + "x" + px, median(t), flops, runs,
+                        (captionTokens) + " caption tokens"));
+            }
+        }
+    }
+
+    private static Tensor randomTensor(Random rnd, int... shape) {
+        Tensor t = Tensor.zeros(shape);
+        float[] d = t.data();
+        for (int i = 0; i < d.length; i++) {
+            d[i] = (float) rnd.nextGaussian();
+        }
+        return t;
+    }
+
+    private static double time(Runnable r) {
+        long t0 = System.nanoTime();
+        r.run();
+        return (System.nanoTime() - t0) / 1e9;
+    }
+
+    private static double median(double[] t) {
+        double[] s = t.clone();
+        Arrays.sort(s);
+        return s.length % 2 == 1 ? s[s.length / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+    }
+}
