@@ -57,6 +57,22 @@ class TransformerConfigTest {
         assertEquals(6_154_908_736L, params);
     }
 
+    /** The FLOP model agrees with the independent one in shared/perf-probes/flops.py (performance-anchors §4). */
+    @Test
+    void forwardFlopsMatchThePublishedModel() {
+        ZImageTransformerConfig cfg = ZImageTransformerConfig.published();
+        assertEquals(3.67e12, cfg.forwardFlops(32, 32, 37), 0.01e12);
+        assertEquals(12.90e12, cfg.forwardFlops(64, 64, 37), 0.01e12);
+        assertEquals(55.61e12, cfg.forwardFlops(128, 128, 37), 0.01e12);
+        assertEquals(59.52e12, cfg.forwardFlops(128, 128, 300), 0.01e12);
+    }
+
+    @Test
+    void publishedConfigIsTheRealOne() throws IOException {
+        Path dir = Golden.root().resolve("manifests/case-zimage-real/transformer");
+        assertEquals(ZImageTransformerConfig.read(dir.resolve("config.json")), ZImageTransformerConfig.published());
+    }
+
     @Test
     void checkListsEveryProblem() throws IOException {
         Path dir = Golden.root().resolve("manifests/case-zimage-real/transformer");
