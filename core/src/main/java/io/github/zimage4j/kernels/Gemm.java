@@ -2,6 +2,7 @@ package io.github.zimage4j.kernels;
 
 import io.github.zimage4j.tensor.StoredTensor;
 import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.VectorOperators;
 import jdk.incubator.vector.VectorSpecies;
 
 /**
@@ -13,8 +14,9 @@ import jdk.incubator.vector.VectorSpecies;
  * 6 × NR register tile (24 accumulators) runs over each KC-deep slice. Work is split over column
  * blocks (and row chunks when the matrix is narrow) on the shared pool.
  *
- * <p>For a handful of rows (timestep MLP, modulation) packing costs more than it saves; those take a
- * row-by-row dot-product path that decodes each weight row once.
+ * <p>For few rows (text prompts, timestep MLP, modulation) packing would cost as much as the product,
+ * so those take a dot-product path instead: weight rows are decoded (no transpose) into a per-thread
+ * buffer and a 4 × 4 tile of (activation row, weight row) dot products runs along k.
  */
 public final class Gemm {
 
@@ -31,8 +33,10 @@ public final class Gemm {
     static final int NC = 4 * NR;
     /** Rows of A swept per packed block, so the A slice (MC × KC) stays in L2. */
     static final int MC = 32 * MR;
-    /** At most this many rows take the dot-product path. */
-    static final int SMALL_M = 4;
+    /** Fewer rows than this take the dot-product path. */
+    static final int DOT_M = 48;
+    /** Weight rows decoded together per dot-product task. */
+    private static final int DOT_NB = 16;
 
     private static final ThreadLocal<float[]> PACK = ThreadLocal.withInitial(() -> new float[KC * NC]);
     private static final ThreadLocal<float[]> ROW = ThreadLocal.withInitial(() -> new float[KC]);
@@ -56,44 +60,128 @@ public final class Gemm {
         if (m == 0 || n == 0) {
             return;
         }
-        if (m <= SMALL_M) {
-            rowsTimesWeight(a, aOff, m, k, w, n, bias, c, cOff);
+        if (m < DOT_M) {
+            dotProducts(a, aOff, m, k, w, n, bias, c, cOff);
         } else {
             blocked(a, aOff, m, k, w, n, bias, c, cOff);
         }
     }
 
-    // ---------------------------------------------------------------- small m: dot products per weight row
+    // ---------------------------------------------------------------- few rows: dot products along k
 
-    private static void rowsTimesWeight(float[] a, int aOff, int m, int k, StoredTensor w, int n, float[] bias,
-                                        float[] c, int cOff) {
-        int rowsPerTask = Math.max(1, Math.min(64, n / (Parallel.get().threads() * 8)));
-        int tasks = (n + rowsPerTask - 1) / rowsPerTask;
+    private static final ThreadLocal<float[][]> DOT_BUF = ThreadLocal.withInitial(() -> new float[1][0]);
+
+    private static void dotProducts(float[] a, int aOff, int m, int k, StoredTensor w, int n, float[] bias,
+                                    float[] c, int cOff) {
+        int tasks = (n + DOT_NB - 1) / DOT_NB;
         Parallel.get().forEach(tasks, t -> {
-            float[] row = new float[k];
-            int end = Math.min(n, (t + 1) * rowsPerTask);
-            for (int j = t * rowsPerTask; j < end; j++) {
-                WeightRows.decode(w, (long) j * k, k, row, 0);
-                for (int r = 0; r < m; r++) {
-                    float s = dot(a, aOff + r * k, row, k);
-                    c[cOff + r * n + j] = bias != null ? s + bias[j] : s;
+            float[][] holder = DOT_BUF.get();
+            if (holder[0].length < DOT_NB * k) {
+                holder[0] = new float[DOT_NB * k];
+            }
+            float[] wb = holder[0];
+            int n0 = t * DOT_NB;
+            int rows = Math.min(DOT_NB, n - n0);
+            for (int j = 0; j < rows; j++) {
+                WeightRows.decode(w, (long) (n0 + j) * k, k, wb, j * k);
+            }
+            float[] sums = new float[16];
+            for (int m0 = 0; m0 < m; m0 += 4) {
+                int mr = Math.min(4, m - m0);
+                for (int j0 = 0; j0 < rows; j0 += 4) {
+                    int nr = Math.min(4, rows - j0);
+                    if (mr == 4 && nr == 4) {
+                        dot4x4(a, aOff + m0 * k, k, wb, j0 * k, sums);
+                    } else {
+                        for (int i = 0; i < mr; i++) {
+                            for (int j = 0; j < nr; j++) {
+                                sums[i * 4 + j] = dot(a, aOff + (m0 + i) * k, wb, (j0 + j) * k, k);
+                            }
+                        }
+                    }
+                    for (int i = 0; i < mr; i++) {
+                        for (int j = 0; j < nr; j++) {
+                            int col = n0 + j0 + j;
+                            float v = sums[i * 4 + j];
+                            c[cOff + (m0 + i) * n + col] = bias != null ? v + bias[col] : v;
+                        }
+                    }
                 }
             }
         });
     }
 
-    private static float dot(float[] x, int xOff, float[] y, int len) {
+    /** sums[i·4 + j] = a_row(i) · w_row(j) for 4 activation rows (stride k) and 4 decoded weight rows. */
+    private static void dot4x4(float[] a, int a0, int k, float[] wb, int w0, float[] sums) {
+        FloatVector s00 = FloatVector.zero(S), s01 = s00, s02 = s00, s03 = s00;
+        FloatVector s10 = s00, s11 = s00, s12 = s00, s13 = s00;
+        FloatVector s20 = s00, s21 = s00, s22 = s00, s23 = s00;
+        FloatVector s30 = s00, s31 = s00, s32 = s00, s33 = s00;
+        int a1 = a0 + k;
+        int a2 = a1 + k;
+        int a3 = a2 + k;
+        int w1 = w0 + k;
+        int w2 = w1 + k;
+        int w3 = w2 + k;
+        int bound = k - k % VL;
+        for (int p = 0; p < bound; p += VL) {
+            FloatVector x0 = FloatVector.fromArray(S, a, a0 + p);
+            FloatVector x1 = FloatVector.fromArray(S, a, a1 + p);
+            FloatVector x2 = FloatVector.fromArray(S, a, a2 + p);
+            FloatVector x3 = FloatVector.fromArray(S, a, a3 + p);
+            FloatVector y = FloatVector.fromArray(S, wb, w0 + p);
+            s00 = x0.fma(y, s00); s10 = x1.fma(y, s10); s20 = x2.fma(y, s20); s30 = x3.fma(y, s30);
+            y = FloatVector.fromArray(S, wb, w1 + p);
+            s01 = x0.fma(y, s01); s11 = x1.fma(y, s11); s21 = x2.fma(y, s21); s31 = x3.fma(y, s31);
+            y = FloatVector.fromArray(S, wb, w2 + p);
+            s02 = x0.fma(y, s02); s12 = x1.fma(y, s12); s22 = x2.fma(y, s22); s32 = x3.fma(y, s32);
+            y = FloatVector.fromArray(S, wb, w3 + p);
+            s03 = x0.fma(y, s03); s13 = x1.fma(y, s13); s23 = x2.fma(y, s23); s33 = x3.fma(y, s33);
+        }
+        // Reduce each accumulator directly: storing vectors into an array would defeat their scalar replacement.
+        sums[0] = s00.reduceLanes(VectorOperators.ADD);
+        sums[1] = s01.reduceLanes(VectorOperators.ADD);
+        sums[2] = s02.reduceLanes(VectorOperators.ADD);
+        sums[3] = s03.reduceLanes(VectorOperators.ADD);
+        sums[4] = s10.reduceLanes(VectorOperators.ADD);
+        sums[5] = s11.reduceLanes(VectorOperators.ADD);
+        sums[6] = s12.reduceLanes(VectorOperators.ADD);
+        sums[7] = s13.reduceLanes(VectorOperators.ADD);
+        sums[8] = s20.reduceLanes(VectorOperators.ADD);
+        sums[9] = s21.reduceLanes(VectorOperators.ADD);
+        sums[10] = s22.reduceLanes(VectorOperators.ADD);
+        sums[11] = s23.reduceLanes(VectorOperators.ADD);
+        sums[12] = s30.reduceLanes(VectorOperators.ADD);
+        sums[13] = s31.reduceLanes(VectorOperators.ADD);
+        sums[14] = s32.reduceLanes(VectorOperators.ADD);
+        sums[15] = s33.reduceLanes(VectorOperators.ADD);
+        if (bound < k) {
+            for (int t = 0; t < 16; t++) {
+                int ar = a0 + (t / 4) * k;
+                int wr = w0 + (t % 4) * k;
+                for (int p = bound; p < k; p++) {
+                    sums[t] += a[ar + p] * wb[wr + p];
+                }
+            }
+        }
+    }
+
+    private static float dot(float[] x, int xOff, float[] y, int yOff, int len) {
         FloatVector acc0 = FloatVector.zero(S);
         FloatVector acc1 = FloatVector.zero(S);
         int i = 0;
         int bound2 = len - len % (2 * VL);
         for (; i < bound2; i += 2 * VL) {
-            acc0 = FloatVector.fromArray(S, x, xOff + i).fma(FloatVector.fromArray(S, y, i), acc0);
-            acc1 = FloatVector.fromArray(S, x, xOff + i + VL).fma(FloatVector.fromArray(S, y, i + VL), acc1);
+            acc0 = FloatVector.fromArray(S, x, xOff + i).fma(FloatVector.fromArray(S, y, yOff + i), acc0);
+            acc1 = FloatVector.fromArray(S, x, xOff + i + VL).fma(FloatVector.fromArray(S, y, yOff + i + VL), acc1);
         }
-        float s = acc0.add(acc1).reduceLanes(jdk.incubator.vector.VectorOperators.ADD);
+        int bound = len - len % VL;
+        for (; i < bound; i += VL) {
+            acc0 = FloatVector.fromArray(S, x, xOff + i).fma(FloatVector.fromArray(S, y, yOff + i), acc0);
+        }
+        float s = acc0.add(acc1).reduceLanes(VectorOperators.ADD);
         for (; i < len; i++) {
-            s += x[xOff + i] * y[i];
+            s += x[xOff + i] * y[yOff + i];
         }
         return s;
     }

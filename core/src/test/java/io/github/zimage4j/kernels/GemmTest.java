@@ -21,7 +21,8 @@ class GemmTest {
 
     static Stream<Arguments> shapes() {
         return Stream.of(
-                Arguments.of(1, 7, 5), Arguments.of(4, 256, 64), Arguments.of(5, 33, 17),
+                Arguments.of(1, 7, 5), Arguments.of(4, 256, 64), Arguments.of(5, 33, 17), Arguments.of(8, 160, 36),
+                Arguments.of(47, 100, 50), Arguments.of(48, 70, 64),
                 Arguments.of(6, 64, 64), Arguments.of(13, 170, 64), Arguments.of(37, 64, 170),
                 Arguments.of(64, 300, 129), Arguments.of(200, 129, 257), Arguments.of(97, 1000, 70));
     }

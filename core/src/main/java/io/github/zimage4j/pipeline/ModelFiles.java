@@ -1,0 +1,165 @@
+package io.github.zimage4j.pipeline;
+
+import io.github.zimage4j.io.ModelFileException;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Comparator;
+import java.util.List;
+import java.util.stream.Stream;
+
+/**
+ * Where a model's components are, found before any weight is read so a bad request fails at once.
+ *
+ * <p>A model is a diffusers folder ({@code model_index.json} with transformer/, text_encoder/, tokenizer/,
+ * vae/, scheduler/), a Hugging Face repo id resolved in the local Hugging Face cache (e.g.
+ * {@code Tongyi-MAI/Z-Image-Turbo} → {@code $HF_HUB_CACHE/models--Tongyi-MAI--Z-Image-Turbo/snapshots/…}),
+ * or separate component files (ComfyUI's single files) given one by one; a component given explicitly
+ * replaces the model folder's.
+ *
+ * @param name             a display name (folder, repo id or transformer file name)
+ * @param transformer      transformer weights: folder, .safetensors or .safetensors.index.json
+ * @param transformerConfig its config.json, or null for the published Z-Image transformer config
+ * @param textEncoder      text encoder weights: folder or file
+ * @param textEncoderConfig its config.json, or null for the published Qwen3-4B config
+ * @param tokenizer        tokenizer.json (or a folder holding it), or null for the bundled Qwen3 tokenizer
+ * @param vae              VAE weights: folder or file (diffusers or BFL ae.safetensors layout)
+ * @param vaeConfig        its config.json, or null for the published Flux VAE config
+ * @param schedulerConfig  scheduler_config.json, or null to use the variant's released shift
+ */
+public record ModelFiles(String name, Path transformer, Path transformerConfig, Path textEncoder, Path textEncoderConfig,
+                         Path tokenizer, Path vae, Path vaeConfig, Path schedulerConfig) {
+
+    /** Explicit component locations; any may be null. */
+    public record Overrides(Path transformer, Path textEncoder, Path vae, Path tokenizer) {
+        public static Overrides none() {
+            return new Overrides(null, null, null, null);
+        }
+    }
+
+    /**
+     * Resolves {@code model} (a folder, a repo id, or null when every component is given) plus overrides.
+     *
+     * @throws ModelFileException naming what is missing and where it was looked for
+     */
+    public static ModelFiles resolve(String model, Overrides o) throws IOException {
+        Path root = null;
+        String name;
+        if (model != null && !model.isBlank()) {
+            root = locate(model);
+            name = model;
+        } else {
+            if (o.transformer() == null || o.textEncoder() == null || o.vae() == null) {
+                throw new ModelFileException("no model given: pass --model (a diffusers folder or a Hugging Face repo id)"
+                        + " or all of --transformer, --text-encoder and --vae");
+            }
+            name = o.transformer().getFileName().toString();
+        }
+        Path transformer = component(o.transformer(), root, "transformer", "--transformer");
+        Path textEncoder = component(o.textEncoder(), root, "text_encoder", "--text-encoder");
+        Path vae = component(o.vae(), root, "vae", "--vae");
+        Path tokenizer = o.tokenizer() != null ? existing(o.tokenizer(), "--tokenizer")
+                : root != null && Files.isRegularFile(root.resolve("tokenizer/tokenizer.json")) ? root.resolve("tokenizer/tokenizer.json")
+                : null;
+        Path scheduler = root != null && Files.isRegularFile(root.resolve("scheduler/scheduler_config.json"))
+                ? root.resolve("scheduler/scheduler_config.json") : null;
+        return new ModelFiles(name, transformer, configBeside(transformer), textEncoder, configBeside(textEncoder),
+                tokenizer, vae, configBeside(vae), scheduler);
+    }
+
+    /** A folder with model_index.json, else a repo id in the Hugging Face cache. */
+    static Path locate(String model) throws IOException {
+        Path p = Path.of(model);
+        if (Files.isDirectory(p)) {
+            if (!Files.isRegularFile(p.resolve("model_index.json"))) {
+                throw new ModelFileException(p + " is not a diffusers model folder (no model_index.json); give the folder"
+                        + " that holds transformer/, text_encoder/, tokenizer/, vae/ and scheduler/, or the component files"
+                        + " with --transformer, --text-encoder and --vae");
+            }
+            return p;
+        }
+        if (model.matches("[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._-]*")) {
+            return hubSnapshot(model);
+        }
+        throw new ModelFileException("model '" + model + "' is neither a folder nor a Hugging Face repo id (owner/name)");
+    }
+
+    /** The Hugging Face hub cache: $HF_HUB_CACHE, else $HF_HOME/hub, else ~/.cache/huggingface/hub. */
+    static Path hubCache() {
+        String hub = System.getenv("HF_HUB_CACHE");
+        if (hub != null && !hub.isBlank()) {
+            return Path.of(hub);
+        }
+        String home = System.getenv("HF_HOME");
+        if (home != null && !home.isBlank()) {
+            return Path.of(home, "hub");
+        }
+        String xdg = System.getenv("XDG_CACHE_HOME");
+        Path cache = xdg != null && !xdg.isBlank() ? Path.of(xdg) : Path.of(System.getProperty("user.home"), ".cache");
+        return cache.resolve("huggingface").resolve("hub");
+    }
+
+    /** The snapshot of refs/main, else the most recently modified snapshot. */
+    static Path hubSnapshot(String repoId) throws IOException {
+        Path repo = hubCache().resolve("models--" + repoId.replace("/", "--"));
+        Path snapshots = repo.resolve("snapshots");
+        if (!Files.isDirectory(snapshots)) {
+            throw new ModelFileException("'" + repoId + "' is not in the Hugging Face cache (looked in " + repo
+                    + "); download it first, e.g. `hf download " + repoId + "`, or pass a folder");
+        }
+        Path ref = repo.resolve("refs").resolve("main");
+        if (Files.isRegularFile(ref)) {
+            Path snap = snapshots.resolve(Files.readString(ref).trim());
+            if (Files.isDirectory(snap)) {
+                return snap;
+            }
+        }
+        List<Path> all = new ArrayList<>();
+        try (Stream<Path> s = Files.list(snapshots)) {
+            s.filter(Files::isDirectory).forEach(all::add);
+        }
+        if (all.isEmpty()) {
+            throw new ModelFileException("'" + repoId + "' has no snapshot in " + snapshots);
+        }
+        all.sort(Comparator.comparing(ModelFiles::modified).reversed());
+        return all.get(0);
+    }
+
+    private static long modified(Path p) {
+        try {
+            return Files.getLastModifiedTime(p).toMillis();
+        } catch (IOException e) {
+            return 0;
+        }
+    }
+
+    private static Path component(Path given, Path root, String folder, String option) throws ModelFileException {
+        if (given != null) {
+            return existing(given, option);
+        }
+        Path p = root.resolve(folder);
+        if (!Files.isDirectory(p)) {
+            throw new ModelFileException(root + " has no " + folder + "/ folder; pass the component with " + option);
+        }
+        return p;
+    }
+
+    private static Path existing(Path p, String option) throws ModelFileException {
+        if (!Files.exists(p)) {
+            throw new ModelFileException(option + ": " + p + " does not exist");
+        }
+        if (!Files.isReadable(p)) {
+            throw new ModelFileException(option + ": " + p + " is not readable");
+        }
+        return p;
+    }
+
+    /** config.json in the component folder (or beside the file), or null. */
+    private static Path configBeside(Path weights) {
+        Path dir = Files.isDirectory(weights) ? weights : weights.toAbsolutePath().getParent();
+        Path cfg = dir.resolve("config.json");
+        return Files.isRegularFile(cfg) ? cfg : null;
+    }
+}
