@@ -203,17 +203,16 @@ public final class Qwen3TextEncoder implements AutoCloseable {
         while (real < ids.length && prompt.real(real)) {
             real++;
         }
-        if (real == 0) {
-            throw new IllegalArgumentException("prompt " + index + " has no real tokens (" + ids.length
-                    + " ids, attention mask " + (ids.length == 0 ? "empty" : "false at position 0")
-                    + "); even an empty prompt has its chat-template tokens");
-        }
         for (int i = real; i < ids.length; i++) {
             if (prompt.real(i)) {
                 throw new IllegalArgumentException("prompt " + index + ": the attention mask is not right padding"
                         + " (a real token at position " + i + " after padding at position " + real
                         + "); the Z-Image tokenizer pads on the right");
             }
+        }
+        if (real == 0) {
+            throw new IllegalArgumentException("prompt " + index + " has no real tokens (" + ids.length
+                    + " ids); even an empty prompt has its chat-template tokens");
         }
         for (int i = 0; i < real; i++) {
             if (ids[i] < 0 || ids[i] >= cfg.vocabSize()) {
