@@ -29,8 +29,8 @@ import java.util.List;
  *
  * <p><b>Memory.</b> The weights (about 8 GB in bf16) stay memory-mapped in their stored dtype; nothing
  * is copied to the heap but the norm scales. The mapping lives as long as this object: encode every
- * prompt (positive and negative) first, then close the encoder so the pages are released before the
- * transformer starts denoising:
+ * prompt (positive and negative) first, then close the encoder, which unmaps the files, before the
+ * transformer starts denoising, so the two models never hold memory at the same time:
  * <pre>{@code
  * List<Tensor> capFeats;
  * try (Qwen3TextEncoder enc = Qwen3TextEncoder.open(Path.of("Z-Image-Turbo/text_encoder"), backend)) {
