@@ -63,6 +63,19 @@ public final class Activations {
         });
     }
 
+    /** {@code x += y} element-wise over n elements (residual connections). */
+    public static void add(float[] x, int xOff, float[] y, int yOff, int n) {
+        chunks(n, (from, to) -> {
+            int i = from;
+            for (; i + VL <= to; i += VL) {
+                FloatVector.fromArray(S, x, xOff + i).add(FloatVector.fromArray(S, y, yOff + i)).intoArray(x, xOff + i);
+            }
+            for (; i < to; i++) {
+                x[xOff + i] += y[yOff + i];
+            }
+        });
+    }
+
     /** {@code x = tanh(x)} in place over n elements (small vectors: gates). */
     public static void tanh(float[] x, int off, int n) {
         for (int i = 0; i < n; i++) {

@@ -66,6 +66,11 @@ public interface Backend {
         Activations.swiglu(a, aOff, b, bOff, n);
     }
 
+    /** {@code x += y} over n elements: a plain residual connection. */
+    default void add(float[] x, int xOff, float[] y, int yOff, int n) {
+        Activations.add(x, xOff, y, yOff, n);
+    }
+
     /** {@code x = silu(x)}. */
     default void silu(float[] x, int off, int n) {
         Activations.silu(x, off, n);

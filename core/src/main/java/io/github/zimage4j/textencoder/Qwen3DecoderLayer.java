@@ -1,0 +1,125 @@
+package io.github.zimage4j.textencoder;
+
+import io.github.zimage4j.io.ModelFileException;
+import io.github.zimage4j.io.TensorSource;
+import io.github.zimage4j.kernels.Backend;
+import io.github.zimage4j.kernels.FlashAttention.Operand;
+import io.github.zimage4j.tensor.Linear;
+
+import java.util.List;
+
+/**
+ * One Qwen3 decoder layer (transformers {@code Qwen3DecoderLayer}), pre-norm with plain residuals:
+ * <pre>
+ *   h  = input_layernorm(x)
+ *   q  = RoPE(q_norm(h·Wq)),  k = RoPE(k_norm(h·Wk)),  v = h·Wv      q/k norms per head, before RoPE
+ *   x += o_proj( causal GQA attention(q, k, v) )
+ *   x += down_proj( silu(gate_proj h) ⊙ up_proj h ),   h = post_attention_layernorm(x)
+ * </pre>
+ * The tokens of several prompts are packed one after another ({@link Segment}s): projections, norms
+ * and the MLP run over all rows at once, RoPE and attention per prompt.
+ */
+final class Qwen3DecoderLayer {
+
+    private final int hidden;
+    private final int heads;
+    private final int kvHeads;
+    private final int headDim;
+    private final float eps;
+    private final float attentionScale;
+
+    private final float[] inputLayernorm;
+    private final Linear qProj;
+    private final Linear kProj;
+    private final Linear vProj;
+    private final float[] qNorm;
+    private final float[] kNorm;
+    private final Linear oProj;
+    private final float[] postAttentionLayernorm;
+    private final Linear gateProj;
+    private final Linear upProj;
+    private final Linear downProj;
+
+    Qwen3DecoderLayer(TensorSource w, int index, Qwen3Config cfg) throws ModelFileException {
+        hidden = cfg.hiddenSize();
+        heads = cfg.numAttentionHeads();
+        kvHeads = cfg.numKeyValueHeads();
+        headDim = cfg.headDim();
+        eps = cfg.rmsNormEps();
+        attentionScale = (float) (1.0 / Math.sqrt(headDim));
+        int inter = cfg.intermediateSize();
+        String p = Qwen3Config.layerPrefix(index);
+        inputLayernorm = w.get(p + "input_layernorm.weight", hidden).toFloats();
+        qProj = Linear.load(w, p + "self_attn.q_proj", cfg.qDim(), hidden, false);
+        kProj = Linear.load(w, p + "self_attn.k_proj", cfg.kvDim(), hidden, false);
+        vProj = Linear.load(w, p + "self_attn.v_proj", cfg.kvDim(), hidden, false);
+        qNorm = w.get(p + "self_attn.q_norm.weight", headDim).toFloats();
+        kNorm = w.get(p + "self_attn.k_norm.weight", headDim).toFloats();
+        oProj = Linear.load(w, p + "self_attn.o_proj", hidden, cfg.qDim(), false);
+        postAttentionLayernorm = w.get(p + "post_attention_layernorm.weight", hidden).toFloats();
+        gateProj = Linear.load(w, p + "mlp.gate_proj", inter, hidden, false);
+        upProj = Linear.load(w, p + "mlp.up_proj", inter, hidden, false);
+        downProj = Linear.load(w, p + "mlp.down_proj", hidden, inter, false);
+    }
+
+    /** One prompt's rows, positions 0 … rows−1, starting at row {@code start} of the packed stream. */
+    record Segment(int start, int rows) {
+    }
+
+    /** Scratch activations reused from layer to layer. */
+    static final class Workspace {
+        final float[] h;
+        final float[] q;
+        final float[] k;
+        final float[] v;
+        final float[] attn;
+        final float[] gate;
+        final float[] up;
+
+        Workspace(Qwen3Config cfg, int rows) {
+            h = new float[rows * cfg.hiddenSize()];
+            q = new float[rows * cfg.qDim()];
+            k = new float[rows * cfg.kvDim()];
+            v = new float[rows * cfg.kvDim()];
+            attn = new float[rows * cfg.qDim()];
+            gate = new float[rows * cfg.intermediateSize()];
+            up = new float[rows * cfg.intermediateSize()];
+        }
+    }
+
+    /**
+     * Runs the layer in place on the residual stream {@code x} [rows, hidden].
+     *
+     * @param cos RoPE table [position, headDim/2] covering the longest segment; sin likewise
+     */
+    void forward(Backend be, Workspace ws, float[] x, int rows, List<Segment> segments, float[] cos, float[] sin) {
+        int qDim = heads * headDim;
+        int kvDim = kvHeads * headDim;
+
+        // Self-attention.
+        be.rmsNorm(x, 0, rows, hidden, inputLayernorm, eps, null, ws.h, 0);
+        be.linear(ws.h, 0, rows, qProj, ws.q, 0);
+        be.linear(ws.h, 0, rows, kProj, ws.k, 0);
+        be.linear(ws.h, 0, rows, vProj, ws.v, 0);
+        be.rmsNorm(ws.q, 0, rows * heads, headDim, qNorm, eps, null, ws.q, 0);
+        be.rmsNorm(ws.k, 0, rows * kvHeads, headDim, kNorm, eps, null, ws.k, 0);
+        for (Segment s : segments) {
+            // Every prompt starts at position 0, so each uses the table from its first row.
+            be.ropeRotateHalf(ws.q, s.start() * qDim, s.rows(), qDim, heads, headDim, cos, sin, 0);
+            be.ropeRotateHalf(ws.k, s.start() * kvDim, s.rows(), kvDim, kvHeads, headDim, cos, sin, 0);
+            be.attention(new Operand(ws.q, s.start() * qDim, qDim), new Operand(ws.k, s.start() * kvDim, kvDim),
+                    new Operand(ws.v, s.start() * kvDim, kvDim), new Operand(ws.attn, s.start() * qDim, qDim),
+                    s.rows(), s.rows(), heads, kvHeads, headDim, attentionScale, true, null, 0);
+        }
+        be.linear(ws.attn, 0, rows, oProj, ws.h, 0);
+        be.add(x, 0, ws.h, 0, rows * hidden);
+
+        // SwiGLU MLP.
+        be.rmsNorm(x, 0, rows, hidden, postAttentionLayernorm, eps, null, ws.h, 0);
+        be.linear(ws.h, 0, rows, gateProj, ws.gate, 0);
+        be.linear(ws.h, 0, rows, upProj, ws.up, 0);
+        be.swiglu(ws.gate, 0, ws.up, 0, rows * gateProj.out());
+        be.linear(ws.gate, 0, rows, downProj, ws.h, 0);
+        be.add(x, 0, ws.h, 0, rows * hidden);
+    }
+}
