@@ -10,6 +10,8 @@ import io.github.zimage4j.io.SafeTensors;
 import io.github.zimage4j.kernels.Backend;
 import io.github.zimage4j.kernels.Backends;
 import io.github.zimage4j.tensor.Tensor;
+import io.github.zimage4j.textencoder.Qwen3Config;
+import io.github.zimage4j.textencoder.Qwen3TextEncoder;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 
@@ -37,9 +39,17 @@ final class BenchCommand implements Callable<Integer> {
             description = "Square image sizes for the transformer forward (multiples of 16). Default: ${DEFAULT-VALUE}.")
     List<Integer> sizes;
 
-    @Option(names = "--components", split = ",", defaultValue = "transformer",
-            description = "Components to time: transformer. Default: ${DEFAULT-VALUE}.")
+    @Option(names = "--components", split = ",", defaultValue = "text-encoder,transformer",
+            description = "Components to time: text-encoder, transformer. Default: ${DEFAULT-VALUE}.")
     List<String> components;
+
+    @Option(names = "--prompt-tokens", defaultValue = "512",
+            description = "Prompt length for the text encoder. Default: ${DEFAULT-VALUE} (the pipeline's maximum).")
+    int promptTokens;
+
+    @Option(names = "--text-encoder", paramLabel = "PATH",
+            description = "A real text encoder (folder with config.json, or a single Qwen3-4B file) instead of random weights.")
+    Path textEncoder;
 
     @Option(names = "--backend", defaultValue = "auto",
             description = "Compute backend: auto, java or a native one (see --help of generate). Default: ${DEFAULT-VALUE}.")
@@ -82,13 +92,16 @@ final class BenchCommand implements Callable<Integer> {
             throw new IllegalArgumentException("--runs must be at least 1, got " + runs);
         }
         for (String c : components) {
-            if (!c.equals("transformer")) {
-                throw new IllegalArgumentException("--components: unknown component '" + c + "' (known: transformer)");
+            if (!List.of("transformer", "text-encoder").contains(c)) {
+                throw new IllegalArgumentException("--components: unknown component '" + c + "' (known: text-encoder, transformer)");
             }
         }
         Backend be = Backends.select(backend);
         BenchResult result = new BenchResult(be.name());
         result.put("threads", (long) io.github.zimage4j.kernels.Parallel.get().threads());
+        if (components.contains("text-encoder")) {
+            benchTextEncoder(be, result);
+        }
         if (components.contains("transformer")) {
             benchTransformer(be, result);
         }
@@ -126,14 +139,7 @@ final class BenchCommand implements Callable<Integer> {
             weights = transformer;
         } else {
             cfg = ZImageTransformerConfig.published();
-            DType dt = weightDtype();
-            weights = cacheDir().resolve("transformer-" + dt.safetensorsName().toLowerCase() + "-seed" + seed + ".safetensors");
-            if (!Files.exists(weights)) {
-                log.printf("writing a random full-size transformer (%s) to %s … (once)%n", dt, weights);
-                long t0 = System.nanoTime();
-                RandomCheckpoint.write(weights, cfg.expectedTensors(), dt, seed);
-                log.printf("  written in %.0f s%n", (System.nanoTime() - t0) / 1e9);
-            }
+            weights = randomCheckpoint("transformer", cfg.expectedTensors());
         }
         long t0 = System.nanoTime();
         try (SafeTensors st = SafeTensors.open(weights)) {
@@ -165,6 +171,55 @@ final class BenchCommand implements Callable<Integer> {
                         (captionTokens) + " caption tokens"));
             }
         }
+    }
+
+    /** A cached random checkpoint for {@code shapes}, written on first use. */
+    private Path randomCheckpoint(String component, java.util.Map<String, long[]> shapes) throws java.io.IOException {
+        DType dt = weightDtype();
+        Path file = cacheDir().resolve(component + "-" + dt.safetensorsName().toLowerCase() + "-seed" + seed + ".safetensors");
+        if (!Files.exists(file)) {
+            log.printf("writing a random full-size %s (%s) to %s … (once)%n", component, dt, file);
+            long t0 = System.nanoTime();
+            RandomCheckpoint.write(file, shapes, dt, seed);
+            log.printf("  written in %.0f s%n", (System.nanoTime() - t0) / 1e9);
+        }
+        return file;
+    }
+
+    private void benchTextEncoder(Backend be, BenchResult result) throws Exception {
+        Qwen3Config cfg = Qwen3Config.QWEN3_4B;
+        Path weights = textEncoder != null ? textEncoder : randomCheckpoint("text_encoder", cfg.expectedTensors());
+        long t0 = System.nanoTime();
+        Qwen3TextEncoder enc = textEncoder != null ? Qwen3TextEncoder.open(weights, be) : Qwen3TextEncoder.open(weights, cfg, be);
+        try (enc) {
+            result.add(new BenchResult.Row("text-encoder-load", "-", (System.nanoTime() - t0) / 1e9, 0, 1,
+                    "open + bind (pages are read on first use)"));
+            Random rnd = new Random(seed);
+            int[] ids = new int[promptTokens];
+            for (int i = 0; i < ids.length; i++) {
+                ids[i] = rnd.nextInt(151_643); // regular (non-special) token ids
+            }
+            Qwen3Config c = enc.config();
+            double flops = textEncoderFlops(c, promptTokens);
+            double cold = time(() -> enc.encode(ids));
+            log.printf("text encoder %d tokens, first (cold): %.2f s%n", promptTokens, cold);
+            result.add(new BenchResult.Row("text-encoder-first", promptTokens + "-tokens", cold, flops, 1, "cold: includes reading weights and JIT"));
+            double[] t = new double[runs];
+            for (int r = 0; r < runs; r++) {
+                t[r] = time(() -> enc.encode(ids));
+                log.printf("text encoder %d tokens run %d/%d: %.2f s%n", promptTokens, r + 1, runs, t[r]);
+            }
+            result.add(new BenchResult.Row("text-encoder", promptTokens + "-tokens", median(t), flops, runs,
+                    (c.numHiddenLayers() - 1) + " of " + c.numHiddenLayers() + " layers (hidden_states[-2])"));
+        }
+    }
+
+    /** Linear layers and attention of the layers that run (all but the last), 1 multiply-add = 2 FLOP. */
+    static double textEncoderFlops(Qwen3Config c, int tokens) {
+        double h = c.hiddenSize();
+        double perToken = 2 * (h * c.qDim() + 2 * h * c.kvDim() + c.qDim() * h + 3 * h * c.intermediateSize());
+        double attention = 2.0 * 2 * tokens * (tokens + 1) / 2.0 * c.qDim(); // causal: half the square
+        return (c.numHiddenLayers() - 1) * (tokens * perToken + attention);
     }
 
     private static Tensor randomTensor(Random rnd, int... shape) {

@@ -1,12 +1,11 @@
 package io.github.zimage4j.dit;
 
-import io.github.zimage4j.io.DType;
 import io.github.zimage4j.io.SafeTensors;
-import io.github.zimage4j.io.SafeTensorsWriter;
 import io.github.zimage4j.kernels.Backend;
-import io.github.zimage4j.tensor.FloatFormats;
 import io.github.zimage4j.tensor.StoredTensor;
 import io.github.zimage4j.tensor.Tensor;
+import io.github.zimage4j.testing.Bf16Check;
+import io.github.zimage4j.testing.Bf16Copies;
 import io.github.zimage4j.testing.Compare;
 import io.github.zimage4j.testing.Golden;
 import io.github.zimage4j.testing.TestBackend;
@@ -124,51 +123,18 @@ class TransformerGoldenTest {
         }
     }
 
-    /**
-     * The bf16 weight path must be exact: weights stored as BF16 give (≤ 1e-5 relative) what the float32
-     * path gives on float32 weights holding the same bf16-rounded values.
-     */
+    /** The bf16 weight path: see {@link Bf16Check}. */
     void checkBf16(Path dir) throws IOException {
-        Path bf16 = tmp.resolve(dir.getFileName() + "-bf16.safetensors");
-        Path rounded = tmp.resolve(dir.getFileName() + "-rounded-f32.safetensors");
-        try (SafeTensors w = SafeTensors.open(dir.resolve("model.safetensors"))) {
-            SafeTensorsWriter asBf16 = new SafeTensorsWriter();
-            SafeTensorsWriter asF32 = new SafeTensorsWriter();
-            for (String name : w.names()) {
-                StoredTensor t = w.get(name);
-                float[] v = t.toFloats();
-                short[] bits = new short[v.length];
-                float[] r = new float[v.length];
-                for (int i = 0; i < v.length; i++) {
-                    bits[i] = FloatFormats.floatToBf16(v[i]);
-                    r[i] = FloatFormats.bf16ToFloat(bits[i]);
-                }
-                asBf16.addBf16(name, t.shape(), bits);
-                asF32.addF32(name, t.shape(), r);
-            }
-            asBf16.write(bf16);
-            asF32.write(rounded);
-        }
-        try (SafeTensors check = SafeTensors.open(bf16)) {
-            assertEquals(DType.BF16, check.get("x_pad_token").dtype());
-        }
+        Bf16Copies.Paths copies = Bf16Copies.write(dir.resolve("model.safetensors"), tmp, dir.getFileName().toString());
         try (SafeTensors in = SafeTensors.open(dir.resolve("inputs.safetensors"));
              SafeTensors expected = SafeTensors.open(dir.resolve("outputs.safetensors"))) {
             List<ZImageTransformer.Input> inputs = inputs(in);
-            Run a = run(bf16, dir.resolve("config.json"), inputs);
-            if (backend().float32Products(DType.BF16)) {
-                Run b = run(rounded, dir.resolve("config.json"), inputs);
-                for (int i = 0; i < inputs.size(); i++) {
-                    double rel = Compare.relativeError(a.outputs().get(i).data(), b.outputs().get(i).data());
-                    assertTrue(rel <= 1e-5, "out." + i + ": bf16 path differs from the float32 path by " + rel + " relative");
-                }
-            } else {
-                // The backend multiplies bf16 weights in bf16: hold it to 1e-2 relative RMS error of the reference.
-                for (int i = 0; i < inputs.size(); i++) {
-                    double rms = Compare.relativeRms(a.outputs().get(i).data(), Golden.tensor(expected, "out." + i).data());
-                    assertTrue(rms <= 1e-2, "out." + i + ": relative RMS error " + rms + " against the reference");
-                }
+            List<float[]> reference = new ArrayList<>();
+            for (int i = 0; i < inputs.size(); i++) {
+                reference.add(Golden.tensor(expected, "out." + i).data());
             }
+            Bf16Check.verify(backend(), copies, weights -> run(weights, dir.resolve("config.json"), inputs).outputs()
+                    .stream().map(Tensor::data).toList(), reference);
         }
     }
 }

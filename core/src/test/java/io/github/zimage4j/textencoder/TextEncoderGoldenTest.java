@@ -2,12 +2,13 @@ package io.github.zimage4j.textencoder;
 
 import io.github.zimage4j.io.SafeTensors;
 import io.github.zimage4j.kernels.Backend;
-import io.github.zimage4j.kernels.JavaBackend;
 import io.github.zimage4j.tensor.StoredTensor;
 import io.github.zimage4j.tensor.Tensor;
 import io.github.zimage4j.testing.Bf16Copies;
 import io.github.zimage4j.testing.Compare;
 import io.github.zimage4j.testing.Golden;
+import io.github.zimage4j.testing.TestBackend;
+import io.github.zimage4j.testing.Bf16Check;
 import org.junit.jupiter.api.DynamicTest;
 import org.junit.jupiter.api.TestFactory;
 import org.junit.jupiter.api.io.TempDir;
@@ -42,7 +43,7 @@ class TextEncoderGoldenTest {
     Path tmp;
 
     static Backend backend() {
-        return JavaBackend.INSTANCE;
+        return TestBackend.get();
     }
 
     @TestFactory
@@ -61,11 +62,12 @@ class TextEncoderGoldenTest {
     Stream<DynamicTest> bf16WeightPath() {
         Stream<DynamicTest> encoderCases = Golden.cases("text_encoder").stream()
                 .map(dir -> DynamicTest.dynamicTest("text_encoder/" + dir.getFileName(), () -> checkBf16(
-                        dir.resolve("model.safetensors"), dir.resolve("config.json"), textEncoderPrompts(dir))));
+                        dir.resolve("model.safetensors"), dir.resolve("config.json"), textEncoderPrompts(dir),
+                        references(dir, "prompt_embeds.", "prompt_embeds."))));
         Stream<DynamicTest> pipeline = pipelineCases().stream()
                 .map(dir -> DynamicTest.dynamicTest("pipeline/" + dir.getFileName(), () -> checkBf16(
                         componentsEncoder().resolve("model.safetensors"), componentsEncoder().resolve("config.json"),
-                        pipelinePrompts(dir))));
+                        pipelinePrompts(dir), references(dir, "prompt_embeds.", "negative_prompt_embeds."))));
         return Stream.concat(encoderCases, pipeline);
     }
 
@@ -209,19 +211,24 @@ class TextEncoderGoldenTest {
         }
     }
 
-    /**
-     * The bf16 weight path must be exact: weights stored as BF16 give (≤ 1e-5 relative) what the float32
-     * path gives on float32 weights holding the same bf16-rounded values.
-     */
-    void checkBf16(Path weights, Path config, List<Qwen3TextEncoder.Prompt> prompts) throws IOException {
+    /** The reference embeddings in prompt order: every {@code first.i}, then every {@code second.i} if different. */
+    static List<float[]> references(Path dir, String first, String second) throws IOException {
+        List<float[]> out = new ArrayList<>();
+        try (SafeTensors expected = SafeTensors.open(dir.resolve("outputs.safetensors"))) {
+            for (String prefix : first.equals(second) ? List.of(first) : List.of(first, second)) {
+                for (int i = 0; expected.contains(prefix + i); i++) {
+                    out.add(Golden.tensor(expected, prefix + i).data());
+                }
+            }
+        }
+        return out;
+    }
+
+    /** The bf16 weight path: see {@link Bf16Check}. */
+    void checkBf16(Path weights, Path config, List<Qwen3TextEncoder.Prompt> prompts, List<float[]> reference) throws IOException {
         Path dir = Files.createTempDirectory(tmp, "bf16");
         Files.copy(config, dir.resolve("config.json"));
         Bf16Copies.Paths copies = Bf16Copies.write(weights, dir, "text_encoder");
-        List<Tensor> bf16 = run(copies.bf16(), prompts).embeddings();
-        List<Tensor> f32 = run(copies.roundedF32(), prompts).embeddings();
-        for (int i = 0; i < prompts.size(); i++) {
-            double rel = Compare.relativeError(bf16.get(i).data(), f32.get(i).data());
-            assertTrue(rel <= 1e-5, "prompt " + i + ": bf16 path differs from the float32 path by " + rel + " relative");
-        }
+        Bf16Check.verify(backend(), copies, w -> run(w, prompts).embeddings().stream().map(Tensor::data).toList(), reference);
     }
 }
