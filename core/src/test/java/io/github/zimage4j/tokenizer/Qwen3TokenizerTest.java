@@ -145,6 +145,19 @@ class Qwen3TokenizerTest {
         assertArrayEquals(new int[] {'a', 'b', 257, '2'}, load(json).encode("ab 12"));
     }
 
+    @Test
+    void contractionsFoldCaseLikeTheReference() throws IOException {
+        // Oniguruma's (?i:'s|...) also matches 's written with U+017F LONG S (it folds to s): "x'\u017Ft" is
+        // the pieces "x", "'\u017F", "t". Without Unicode case folding "'\u017Ft" would be one piece
+        // (a non-letter then letters), and the merge of \u017F with t would apply.
+        String longS = bl("\u017F");
+        Map<String, Object> json = tokenizerJson(List.of(longS, longS + "t"),
+                List.of(List.of(longS.substring(0, 1), longS.substring(1)), List.of(longS, "t")));
+        Qwen3Tokenizer t = load(json);
+        assertArrayEquals(new int[] {'x', '\'', 256, 't'}, t.encode("x'\u017Ft"));
+        assertArrayEquals(new int[] {'x', '\'', 'S', 't'}, t.encode("x'St"));
+    }
+
     @SuppressWarnings("unchecked")
     static void setRegex(Map<String, Object> json, String regex) {
         Map<String, Object> pre = new LinkedHashMap<>((Map<String, Object>) json.get("pre_tokenizer"));
