@@ -24,8 +24,9 @@ import java.util.Set;
  *
  * <p>The file is about 11 MB, almost all of it {@code model.vocab} (151,643 entries) and
  * {@code model.merges} (151,387 pairs). Building a generic JSON tree of that with {@link Json} takes
- * 200-900 ms, and even decoding it to a {@code String} and hashing 151k token strings is several times the
- * cost of the rest, so the UTF-8 bytes are parsed directly: vocabulary and merge strings are decoded
+ * 200-900 ms, and a first version of this reader that decoded the file to a {@code String} and hashed
+ * 151k token strings was still 3-5 times slower than this one, so the UTF-8 bytes are parsed directly:
+ * vocabulary and merge strings are decoded
  * straight from the byte-level alphabet to token bytes and looked up in a byte-keyed table, without a
  * {@code String} per token. The small sections (normalizer, pre-tokenizer, decoder, added tokens, model
  * options) are cut out whole and given to {@link Json}.
@@ -55,6 +56,7 @@ final class TokenizerJsonReader {
         Map<String, Object> sections = new HashMap<>();
         Map<String, Object> modelOptions = new HashMap<>();
         TokenTable vocab = null;
+        Merges merges = null;
         int mergesAt = -1;
 
         skipWs();
@@ -88,9 +90,13 @@ final class TokenizerJsonReader {
                     switch (mkey) {
                         case "vocab" -> vocab = readVocab();
                         case "merges" -> {
-                            // The vocab may come later in the object; the merges are resolved at the end.
-                            mergesAt = pos;
-                            skipValue();
+                            if (vocab != null) {
+                                merges = readMerges(vocab);
+                            } else {
+                                // The vocab comes later in the object: come back for the merges then.
+                                mergesAt = pos;
+                                skipValue();
+                            }
                         }
                         default -> modelOptions.put(mkey, smallValue());
                     }
@@ -110,12 +116,14 @@ final class TokenizerJsonReader {
         if (vocab == null) {
             throw invalid("\"model\" has no \"vocab\"");
         }
-        if (mergesAt < 0) {
+        if (merges == null && mergesAt < 0) {
             throw invalid("\"model\" has no \"merges\"");
         }
         byte[][] tokens = vocab.tokensWithoutGaps();
-        pos = mergesAt;
-        Merges merges = readMerges(vocab);
+        if (merges == null) {
+            pos = mergesAt;
+            merges = readMerges(vocab);
+        }
         return new TokenizerData(splitRegex(sections.get("pre_tokenizer")), nfc(sections.get("normalizer")),
                 tokens, merges.left, merges.right, merges.result,
                 addedTokens(sections.get("added_tokens"), tokens.length));
@@ -136,9 +144,11 @@ final class TokenizerJsonReader {
 
         /** @param expected roughly how many tokens will come; the table grows beyond it as needed */
         TokenTable(int expected) {
-            int capacity = Integer.highestOneBit(Math.max(1 << 10, expected) * 2 - 1) * 2;
-            slots = new long[capacity];
-            byId = new byte[capacity / 2][];
+            expected = Math.max(1 << 10, expected);
+            // At most 3/4 full: with the hashes in the slots, probing stays cheap, and a smaller table
+            // stays in cache better (lookups are the bulk of the work).
+            slots = new long[Integer.highestOneBit(expected * 4 / 3 - 1) * 2];
+            byId = new byte[expected][];
         }
 
         int find(byte[] key, int from, int length) {
@@ -190,7 +200,7 @@ final class TokenizerJsonReader {
             }
             byId[id] = token;
             maxId = Math.max(maxId, id);
-            if (++count * 2 > slots.length) {
+            if (++count * 4 > slots.length * 3) {
                 long[] old = slots;
                 slots = new long[old.length * 2];
                 for (long slot : old) {

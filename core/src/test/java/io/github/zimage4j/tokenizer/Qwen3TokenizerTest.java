@@ -126,12 +126,21 @@ class Qwen3TokenizerTest {
     }
 
     @Test
-    void mergesChainAndLegacyMergeStringsReadTheSame() throws IOException {
+    void mergesChainAndReadTheSameInEveryForm() throws IOException {
         Map<String, Object> pairs = tokenizerJson(List.of("ab", "abc"), List.of(List.of("a", "b"), List.of("ab", "c")));
         assertArrayEquals(new int[] {257, 257, 'a'}, load(pairs).encode("abcabca"));
         Map<String, Object> legacy = tokenizerJson(List.of("ab", "abc"), List.of());
         model(legacy).put("merges", List.of("a b", "ab c"));
         assertArrayEquals(new int[] {257, 257, 'a'}, load(legacy).encode("abcabca"));
+        // Merges listed before the vocabulary are read once the vocabulary is known.
+        Map<String, Object> mergesFirst = tokenizerJson(List.of("ab", "abc"), List.of());
+        Map<String, Object> model = new LinkedHashMap<>(model(mergesFirst));
+        Object vocab = model.remove("vocab");
+        model.put("merges", List.of(List.of("a", "b"), List.of("ab", "c")));
+        model.put("vocab", vocab);
+        mergesFirst.put("model", model);
+        assertTrue(Json.write(mergesFirst).indexOf("\"merges\"") < Json.write(mergesFirst).indexOf("\"vocab\""));
+        assertArrayEquals(new int[] {257, 257, 'a'}, load(mergesFirst).encode("abcabca"));
     }
 
     @Test
@@ -276,6 +285,22 @@ class Qwen3TokenizerTest {
         Files.copy(file, checkpoint.resolve("tokenizer.json"));
         assertArrayEquals(new int[] {256}, Qwen3Tokenizer.load(checkpoint.getParent()).encode("ab"));
         assertEquals(checkpoint.resolve("tokenizer.json").toString(), Qwen3Tokenizer.forCheckpoint(checkpoint.getParent()).source());
+    }
+
+    @Test
+    void aVocabularyLargerThanTheFileSizeSuggestsStillLoads() throws IOException {
+        // The reader sizes its token table from the file size; a compact file with many short tokens
+        // makes it grow several times.
+        String chars = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
+        List<String> pairs = new ArrayList<>();
+        for (char x : chars.toCharArray()) {
+            for (char y : chars.toCharArray()) {
+                pairs.add("" + x + y);
+            }
+        }
+        Qwen3Tokenizer t = load(tokenizerJson(pairs, List.of(List.of("Q", "z"), List.of("a", "b"))));
+        assertEquals(256 + pairs.size() + 2, t.vocabSize());
+        assertArrayEquals(new int[] {256 + pairs.indexOf("Qz"), ' ', 256 + pairs.indexOf("ab")}, t.encode("Qz ab"));
     }
 
     @Test
