@@ -5,6 +5,7 @@ import io.github.zimage4j.io.ModelFileException;
 import java.io.IOException;
 import java.io.InputStream;
 import java.io.UncheckedIOException;
+import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.text.Normalizer;
@@ -32,7 +33,13 @@ import java.util.regex.PatternSyntaxException;
  * (so U+00A0, U+2007, U+202F and U+3000 are spaces, and U+001C..U+001F, U+200B and U+FEFF are not,
  * unlike {@link Character#isWhitespace}); {@code \p{L}}/{@code \p{N}} are the general categories, from
  * the JDK's Unicode 16 data; and the flag implies Unicode case folding, so {@code (?i:'s)} also matches
- * {@code 'S} and {@code 'ſ} (U+017F) as the reference does. The golden cases check all of this.
+ * {@code 'S} and {@code 'ſ} (U+017F) as the reference does. The golden cases and the unit tests check
+ * this.
+ *
+ * <p>NFC comes from the JDK (Unicode 16 data). The reference's normalization tables
+ * ({@code unicode-normalization-alignments}) are older; that could only matter for the few characters
+ * given canonical decompositions in recent Unicode versions (such as some Kirat Rai and Tulu-Tigalari
+ * vowel signs), which no golden case holds.
  *
  * <p>Input must be well-formed UTF-16: text with an unpaired surrogate is rejected with an
  * {@link IllegalArgumentException} that gives its position. It is not valid Unicode and the reference
@@ -77,11 +84,8 @@ public final class Qwen3Tokenizer {
     public static Qwen3Tokenizer load(Path tokenizerJsonOrFolder) throws IOException {
         Path file = tokenizerJsonOrFolder;
         if (Files.isDirectory(file)) {
-            file = tokenizerJsonOrFolder.resolve("tokenizer.json");
-            if (!Files.isRegularFile(file)) {
-                file = tokenizerJsonOrFolder.resolve("tokenizer").resolve("tokenizer.json");
-            }
-            if (!Files.isRegularFile(file)) {
+            file = tokenizerJsonIn(tokenizerJsonOrFolder);
+            if (file == null) {
                 throw new ModelFileException(tokenizerJsonOrFolder + ": no tokenizer.json in this folder or in its tokenizer/ subfolder");
             }
         } else if (!Files.isRegularFile(file)) {
@@ -113,12 +117,22 @@ public final class Qwen3Tokenizer {
      * or a folder without one) the {@linkplain #bundled() bundled} Qwen3 tokenizer.
      */
     public static Qwen3Tokenizer forCheckpoint(Path checkpoint) throws IOException {
-        if (Files.isDirectory(checkpoint) && (Files.isRegularFile(checkpoint.resolve("tokenizer.json"))
-                || Files.isRegularFile(checkpoint.resolve("tokenizer").resolve("tokenizer.json")))) {
-            return load(checkpoint);
+        Path file = Files.isDirectory(checkpoint) ? tokenizerJsonIn(checkpoint) : null;
+        if (file != null) {
+            return load(file);
         }
         LOG.log(System.Logger.Level.INFO, () -> checkpoint + " has no tokenizer.json; using the bundled Qwen3 tokenizer");
         return bundled();
+    }
+
+    /** The tokenizer.json in a folder or in its tokenizer/ subfolder, or null. */
+    private static Path tokenizerJsonIn(Path folder) {
+        for (Path file : new Path[] {folder.resolve("tokenizer.json"), folder.resolve("tokenizer").resolve("tokenizer.json")}) {
+            if (Files.isRegularFile(file)) {
+                return file;
+            }
+        }
+        return null;
     }
 
     static Qwen3Tokenizer of(TokenizerData data, String source) throws ModelFileException {
@@ -148,7 +162,7 @@ public final class Qwen3Tokenizer {
         }
         byte[][] tokenBytes = Arrays.copyOf(vocab, size);
         for (TokenizerData.AddedToken t : data.addedTokens()) {
-            tokenBytes[t.id()] = t.content().getBytes(java.nio.charset.StandardCharsets.UTF_8);
+            tokenBytes[t.id()] = t.content().getBytes(StandardCharsets.UTF_8);
         }
         for (String needed : new String[] {"<|im_start|>", "<|im_end|>"}) {
             if (data.addedTokens().stream().noneMatch(t -> t.content().equals(needed))) {
@@ -258,8 +272,9 @@ public final class Qwen3Tokenizer {
      * The ids Z-Image's text encoder reads for a prompt: the whole {@linkplain #chatText chat text}
      * tokenized at once (a prompt starting with a newline merges with the template's, so this is not
      * prefix ids + prompt ids + suffix ids), then right-truncated to {@code maxSequenceLength} as the
-     * pipeline does; a truncation is logged with the number of tokens dropped. Padding is left to the
-     * caller: the encoder's output at real tokens does not depend on it.
+     * pipeline does; a truncation is logged with the number of tokens dropped. Added tokens written in the
+     * prompt (such as {@code <|im_end|>}) become their ids, as in the Python pipeline. Padding is left to
+     * the caller: the encoder's output at real tokens does not depend on it.
      *
      * @throws IllegalArgumentException if {@code maxSequenceLength < 1} or the prompt has an unpaired
      *                                  surrogate
