@@ -35,11 +35,11 @@ public final class Conv2d {
     /** Output channels per task: NC/NR packed panels. */
     static final int NC = 4 * NR;
     /** Output pixels per gathered A block (MC × KC floats, in L2). */
-    static final int MC = Integer.getInteger("mc", 32) * MR;
-    /** Target reduction depth of one block; a 3×3 kernel takes 32 channels (KC = 288). */
-    static final int KC_TARGET = Integer.getInteger("kc", 288);
+    static final int MC = 32 * MR;
+    /** Target reduction depth of one block: a 3×3 kernel takes 64 channels (KC = 576), a 1×1 one 576. */
+    static final int KC_TARGET = 576;
     /** Output pixels per task: the task's output tile (ROWS × NC floats) stays in L2 across blocks. */
-    static final int TASK_PIXELS = Integer.getInteger("tp", 1020);
+    static final int TASK_PIXELS = 1020;
 
     /**
      * Where each output pixel reads its input: the input is first repeated {@code upsample}× in both

@@ -75,7 +75,9 @@ class BflVaeGoldenTest {
 
     /**
      * The diffusers layout of the same weights, written with the reference converter's own mapping
-     * (meta.json), decodes and encodes bit for bit like the BFL file.
+     * (meta.json), decodes and encodes like the BFL file. Not bit for bit: the Vector API's exp and lane
+     * sums differ in the last bit between interpreted and JIT-compiled code, so two runs in one JVM can
+     * differ by ~1e-7; a wrong mapping differs by O(1).
      */
     @Test
     void bflAndDiffusersLayoutsOfTheSameWeightsAgree() throws IOException {
@@ -107,13 +109,19 @@ class BflVaeGoldenTest {
                 assertEquals(VaeCheckpoint.Layout.DIFFUSERS, VaeCheckpoint.detect(check));
             }
             Tensor latents = VaeGoldenTest.single(in, "latents");
-            assertArrayEquals(fromDiffusers.decode(latents).data(), fromBfl.decode(latents).data());
+            assertSame("decoded", fromDiffusers.decode(latents), fromBfl.decode(latents));
             Tensor image = VaeGoldenTest.single(in, "image");
             LatentDistribution a = fromBfl.encode(image);
             LatentDistribution b = fromDiffusers.encode(image);
-            assertArrayEquals(b.mean().data(), a.mean().data());
-            assertArrayEquals(b.logvar().data(), a.logvar().data());
+            assertSame("latent_mean", b.mean(), a.mean());
+            assertSame("latent_logvar", b.logvar(), a.logvar());
         }
+    }
+
+    static void assertSame(String what, Tensor expected, Tensor actual) {
+        assertArrayEquals(expected.shape(), actual.shape(), what + " shape");
+        double rel = Compare.relativeError(actual.data(), expected.data());
+        assertTrue(rel <= 1e-6, what + ": the layouts differ by " + rel + " relative");
     }
 
     /** The view renames and reshapes without copying: the attention weights are the file's own bytes. */
