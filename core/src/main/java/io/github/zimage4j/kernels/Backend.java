@@ -1,6 +1,7 @@
 package io.github.zimage4j.kernels;
 
 import io.github.zimage4j.tensor.Linear;
+import io.github.zimage4j.tensor.StoredTensor;
 
 /**
  * The one interface between models and kernels. Models call these operations and nothing below them,
@@ -74,5 +75,21 @@ public interface Backend {
     /** {@code x = silu(x)}. */
     default void silu(float[] x, int off, int n) {
         Activations.silu(x, off, n);
+    }
+
+    /**
+     * Channels-last 2-D convolution, {@code out = conv(x) + bias} ({@code out +=} when accumulating, a fused
+     * residual add), with nearest upsampling, stride and padding given by the geometry; see
+     * {@link Conv2d#conv2d}.
+     */
+    default void conv2d(float[] x, int xOff, int height, int width, StoredTensor weight, float[] bias,
+                        Conv2d.Geometry geometry, float[] out, int outOff, boolean accumulate) {
+        Conv2d.conv2d(x, xOff, height, width, weight, bias, geometry, out, outOff, accumulate);
+    }
+
+    /** Channels-last GroupNorm with per-channel scale and shift, optionally then SiLU; see {@link GroupNorm#groupNorm}. */
+    default void groupNorm(float[] x, int xOff, int pixels, int channels, int groups, float[] weight, float[] bias,
+                           float eps, boolean silu, float[] out, int outOff) {
+        GroupNorm.groupNorm(x, xOff, pixels, channels, groups, weight, bias, eps, silu, out, outOff);
     }
 }

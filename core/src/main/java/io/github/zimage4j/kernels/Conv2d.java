@@ -1,0 +1,379 @@
+package io.github.zimage4j.kernels;
+
+import io.github.zimage4j.tensor.StoredTensor;
+import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.VectorSpecies;
+
+import java.util.Arrays;
+
+/**
+ * 2-D convolution on channels-last activations ({@code [H, W, C]}, one pixel's channels contiguous),
+ * computed as an implicit GEMM: {@code out[pixel, cout] = Σ_k A[pixel, k] · W[cout, k] + bias}, with
+ * k running over (input channel, tap). The weight {@code [Cout, Cin, kh, kw]} stays in its stored dtype.
+ *
+ * <p>Nothing the size of an im2col matrix is ever built. The reduction is cut into blocks of a few input
+ * channels × all taps; per block, a slice of the weight (KC × NC) is decoded and packed into panels, and
+ * the matching slice of A is gathered for MC output pixels at a time ({@link #packA}: one contiguous
+ * channel run per tap, zeros outside the image). A 6 × NR register tile then runs over each panel, as in
+ * {@link Gemm}. Inside a block the packed order is (tap, channel), so the gather copies whole channel runs.
+ *
+ * <p>Nearest-neighbour upsampling and asymmetric zero padding are part of the {@link Geometry}: the
+ * upsampled input is never materialized, the gather simply reads pixel {@code (y/2, x/2)}.
+ *
+ * <p>Work is split over (output-channel block, run of output pixels); every task owns its output tile,
+ * so results do not depend on the thread count.
+ */
+public final class Conv2d {
+
+    private Conv2d() {
+    }
+
+    private static final VectorSpecies<Float> S = FloatVector.SPECIES_PREFERRED;
+    private static final int VL = S.length();
+    static final int MR = 6;
+    static final int NR = 4 * VL;
+    /** Output channels per task: NC/NR packed panels. */
+    static final int NC = 4 * NR;
+    /** Output pixels per gathered A block (MC × KC floats, in L2). */
+    static final int MC = 32 * MR;
+    /** Target reduction depth of one block: a 3×3 kernel takes 64 channels (KC = 576), a 1×1 one 576. */
+    static final int KC_TARGET = 576;
+    /** Output pixels per task: the task's output tile (ROWS × NC floats) stays in L2 across blocks. */
+    static final int TASK_PIXELS = 1020;
+
+    /**
+     * Where each output pixel reads its input: the input is first repeated {@code upsample}× in both
+     * directions (nearest neighbour), then zero-padded by the four pads, then sampled every
+     * {@code stride} pixels.
+     */
+    public record Geometry(int upsample, int stride, int padTop, int padLeft, int padBottom, int padRight) {
+
+        public Geometry {
+            if (upsample < 1 || stride < 1 || padTop < 0 || padLeft < 0 || padBottom < 0 || padRight < 0) {
+                throw new IllegalArgumentException("invalid convolution geometry " + this);
+            }
+        }
+
+        /** Stride 1, symmetric padding that keeps the size (odd kernels). */
+        public static Geometry same(int kernel) {
+            return new Geometry(1, 1, kernel / 2, kernel / 2, kernel / 2, kernel / 2);
+        }
+
+        /** Nearest ×2 upsampling, then a size-keeping convolution. */
+        public static Geometry upsampled(int kernel) {
+            return new Geometry(2, 1, kernel / 2, kernel / 2, kernel / 2, kernel / 2);
+        }
+
+        public int outHeight(int height, int kernelH) {
+            return Math.floorDiv(height * upsample + padTop + padBottom - kernelH, stride) + 1;
+        }
+
+        public int outWidth(int width, int kernelW) {
+            return Math.floorDiv(width * upsample + padLeft + padRight - kernelW, stride) + 1;
+        }
+    }
+
+    private static final class Scratch {
+        float[] a = new float[0];
+        float[] b = new float[0];
+        float[] row = new float[0];
+        final float[] edge = new float[MR * NR];
+
+        void ensure(int kc) {
+            if (a.length < MC * kc) {
+                a = new float[MC * kc];
+                b = new float[NC * kc];
+                row = new float[kc];
+            }
+        }
+    }
+
+    private static final ThreadLocal<Scratch> SCRATCH = ThreadLocal.withInitial(Scratch::new);
+
+    /**
+     * {@code out = conv(x) + bias}, or {@code out += conv(x) + bias} when {@code accumulate} (a fused
+     * residual add).
+     *
+     * @param x      input [height, width, Cin] channels-last, from {@code xOff}
+     * @param weight [Cout, Cin, kh, kw] in F32, BF16, F16 or F8
+     * @param bias   Cout floats, or null
+     * @param out    output [outHeight, outWidth, Cout] channels-last, from {@code outOff}; must not overlap x
+     */
+    public static void conv2d(float[] x, int xOff, int height, int width, StoredTensor weight, float[] bias,
+                              Geometry g, float[] out, int outOff, boolean accumulate) {
+        if (weight.rank() != 4) {
+            throw new IllegalArgumentException(weight.where() + ": a convolution weight must be [Cout, Cin, kh, kw], found "
+                    + Arrays.toString(weight.shape()));
+        }
+        int cout = Math.toIntExact(weight.dim(0));
+        int cin = Math.toIntExact(weight.dim(1));
+        int kh = Math.toIntExact(weight.dim(2));
+        int kw = Math.toIntExact(weight.dim(3));
+        if (bias != null && bias.length != cout) {
+            throw new IllegalArgumentException(weight.where() + ": bias has " + bias.length + " entries, expected " + cout);
+        }
+        int oh = g.outHeight(height, kh);
+        int ow = g.outWidth(width, kw);
+        if (oh < 1 || ow < 1) {
+            throw new IllegalArgumentException(weight.where() + ": a " + kh + "×" + kw + " kernel does not fit a "
+                    + height + "×" + width + " input with " + g);
+        }
+        if (xOff + (long) height * width * cin > x.length || outOff + (long) oh * ow * cout > out.length) {
+            throw new IllegalArgumentException(weight.where() + ": buffers too small for a " + height + "×" + width + "×"
+                    + cin + " input and a " + oh + "×" + ow + "×" + cout + " output");
+        }
+        int taps = kh * kw;
+        int cb = Math.max(1, KC_TARGET / taps);
+        if (cb >= VL) {
+            cb = cb / VL * VL; // whole vectors per gathered channel run
+        }
+        cb = Math.min(cb, cin);
+        Plan p = new Plan(x, xOff, height, width, cin, weight, cout, kh, kw, taps, cb, g, oh, ow,
+                bias != null ? bias : new float[cout], out, outOff, accumulate);
+        int m = oh * ow;
+        int colBlocks = (cout + NC - 1) / NC;
+        int threads = Parallel.get().threads();
+        // Enough pixel runs that every thread has work, but each long enough to amortize packing the weight.
+        int wanted = Math.max(1, (4 * threads + colBlocks - 1) / colBlocks);
+        int perTask = Math.max(MR, Math.min(TASK_PIXELS, (m + wanted - 1) / wanted));
+        perTask = (perTask + MR - 1) / MR * MR;
+        int runs = (m + perTask - 1) / perTask;
+        int pixelsPerTask = perTask;
+        Parallel.get().forEach(colBlocks * runs, t -> {
+            int jc = (t % colBlocks) * NC;
+            int m0 = (t / colBlocks) * pixelsPerTask;
+            task(p, jc, Math.min(NC, cout - jc), m0, Math.min(m, m0 + pixelsPerTask));
+        });
+    }
+
+    /** Everything one call needs, shared by its tasks. */
+    private record Plan(float[] x, int xOff, int height, int width, int cin, StoredTensor weight, int cout,
+                        int kh, int kw, int taps, int cb, Geometry g, int oh, int ow, float[] bias,
+                        float[] out, int outOff, boolean accumulate) {
+    }
+
+    private static void task(Plan p, int jc, int nc, int mStart, int mEnd) {
+        Scratch sc = SCRATCH.get();
+        sc.ensure(p.cb() * p.taps());
+        int panels = (nc + NR - 1) / NR;
+        float[] init = new float[panels * NR];
+        System.arraycopy(p.bias(), jc, init, 0, nc);
+        for (int c0 = 0; c0 < p.cin(); c0 += p.cb()) {
+            int cbk = Math.min(p.cb(), p.cin() - c0);
+            int kc = cbk * p.taps();
+            for (int q = 0; q < panels; q++) {
+                packB(p, jc + q * NR, Math.min(NR, nc - q * NR), c0, cbk, sc.b, q * kc * NR, sc.row);
+            }
+            boolean first = c0 == 0;
+            boolean loadC = !first || p.accumulate();
+            for (int m0 = mStart; m0 < mEnd; m0 += MC) {
+                int mc = Math.min(MC, mEnd - m0);
+                packA(p, m0, mc, c0, cbk, sc.a, kc);
+                for (int q = 0; q < panels; q++) {
+                    int n0 = jc + q * NR;
+                    int cols = Math.min(NR, nc - q * NR);
+                    int bOff = q * kc * NR;
+                    int initOff = first ? q * NR : -1;
+                    for (int r = 0; r < mc; r += MR) {
+                        int rows = Math.min(MR, mc - r);
+                        int cOff = p.outOff() + (m0 + r) * p.cout() + n0;
+                        if (rows == MR && cols == NR) {
+                            kernel(sc.a, r * kc, kc, sc.b, bOff, p.out(), cOff, p.cout(), init, initOff, loadC);
+                        } else {
+                            edgeTile(sc.a, r * kc, kc, sc.b, bOff, p.out(), cOff, p.cout(), rows, cols, init, initOff,
+                                    loadC, sc.edge);
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /**
+     * Packs W[n0 .. n0+cols, channels c0 .. c0+cbk, all taps] as {@code dst[off + k*NR + j]} with
+     * k = tap·cbk + channel (the gather order of {@link #packA}); zero columns pad a narrow panel.
+     */
+    private static void packB(Plan p, int n0, int cols, int c0, int cbk, float[] dst, int off, float[] row) {
+        int taps = p.taps();
+        int kc = cbk * taps;
+        long rowLen = (long) p.cin() * taps;
+        for (int j = 0; j < cols; j++) {
+            // The stored row is (channel, tap) ordered and contiguous for these channels.
+            WeightRows.decode(p.weight(), (n0 + j) * rowLen + (long) c0 * taps, kc, row, 0);
+            for (int t = 0; t < taps; t++) {
+                int d = off + t * cbk * NR + j;
+                for (int c = 0; c < cbk; c++, d += NR) {
+                    dst[d] = row[c * taps + t];
+                }
+            }
+        }
+        for (int j = cols; j < NR; j++) {
+            for (int k = 0, d = off + j; k < kc; k++, d += NR) {
+                dst[d] = 0f;
+            }
+        }
+    }
+
+    /**
+     * Gathers A for output pixels m0 .. m0+mc: row i holds, tap after tap, the cbk input channels from c0
+     * at the pixel that tap reads (zeros in the padding). Rows past mc up to a multiple of MR are zero.
+     */
+    private static void packA(Plan p, int m0, int mc, int c0, int cbk, float[] a, int kc) {
+        Geometry g = p.g();
+        int up = g.upsample();
+        int inH = p.height() * up;
+        int inW = p.width() * up;
+        int cin = p.cin();
+        float[] x = p.x();
+        boolean vectorRuns = cbk % VL == 0;
+        for (int i = 0; i < mc; i++) {
+            int pix = m0 + i;
+            int oy = pix / p.ow();
+            int ox = pix - oy * p.ow();
+            int y0 = oy * g.stride() - g.padTop();
+            int x0 = ox * g.stride() - g.padLeft();
+            int d = i * kc;
+            for (int ky = 0; ky < p.kh(); ky++) {
+                int iy = y0 + ky;
+                boolean rowInside = iy >= 0 && iy < inH;
+                int srcRow = rowInside ? (iy / up) * p.width() : 0;
+                for (int kx = 0; kx < p.kw(); kx++, d += cbk) {
+                    int ix = x0 + kx;
+                    if (!rowInside || ix < 0 || ix >= inW) {
+                        Arrays.fill(a, d, d + cbk, 0f);
+                        continue;
+                    }
+                    int src = p.xOff() + (srcRow + ix / up) * cin + c0;
+                    if (vectorRuns) {
+                        for (int c = 0; c < cbk; c += VL) {
+                            FloatVector.fromArray(S, x, src + c).intoArray(a, d + c);
+                        }
+                    } else {
+                        System.arraycopy(x, src, a, d, cbk);
+                    }
+                }
+            }
+        }
+        int padded = (mc + MR - 1) / MR * MR;
+        Arrays.fill(a, mc * kc, padded * kc, 0f);
+    }
+
+    /**
+     * Fewer than MR rows or NR columns (e.g. the 3 output channels of a VAE's last conv): the same
+     * arithmetic on a scratch tile, one vector column at a time with the MR rows in registers, then the
+     * valid part copied out. Rows past the end read the zero rows {@link #packA} leaves there.
+     */
+    private static void edgeTile(float[] a, int a0, int kc, float[] b, int bOff, float[] c, int c0, int ldc,
+                                 int rows, int cols, float[] init, int initOff, boolean loadC, float[] tile) {
+        Arrays.fill(tile, 0f);
+        if (loadC) {
+            for (int r = 0; r < rows; r++) {
+                System.arraycopy(c, c0 + r * ldc, tile, r * NR, cols);
+            }
+        }
+        int vectors = (cols + VL - 1) / VL;
+        for (int v = 0; v < vectors; v++) {
+            int col = v * VL;
+            FloatVector start = initOff >= 0 ? FloatVector.fromArray(S, init, initOff + col) : FloatVector.zero(S);
+            FloatVector acc0 = start.add(FloatVector.fromArray(S, tile, col));
+            FloatVector acc1 = start.add(FloatVector.fromArray(S, tile, NR + col));
+            FloatVector acc2 = start.add(FloatVector.fromArray(S, tile, 2 * NR + col));
+            FloatVector acc3 = start.add(FloatVector.fromArray(S, tile, 3 * NR + col));
+            FloatVector acc4 = start.add(FloatVector.fromArray(S, tile, 4 * NR + col));
+            FloatVector acc5 = start.add(FloatVector.fromArray(S, tile, 5 * NR + col));
+            for (int k = 0, bi = bOff + col; k < kc; k++, bi += NR) {
+                FloatVector bv = FloatVector.fromArray(S, b, bi);
+                int ai = a0 + k;
+                acc0 = bv.fma(FloatVector.broadcast(S, a[ai]), acc0);
+                acc1 = bv.fma(FloatVector.broadcast(S, a[ai + kc]), acc1);
+                acc2 = bv.fma(FloatVector.broadcast(S, a[ai + 2 * kc]), acc2);
+                acc3 = bv.fma(FloatVector.broadcast(S, a[ai + 3 * kc]), acc3);
+                acc4 = bv.fma(FloatVector.broadcast(S, a[ai + 4 * kc]), acc4);
+                acc5 = bv.fma(FloatVector.broadcast(S, a[ai + 5 * kc]), acc5);
+            }
+            acc0.intoArray(tile, col);
+            acc1.intoArray(tile, NR + col);
+            acc2.intoArray(tile, 2 * NR + col);
+            acc3.intoArray(tile, 3 * NR + col);
+            acc4.intoArray(tile, 4 * NR + col);
+            acc5.intoArray(tile, 5 * NR + col);
+        }
+        for (int r = 0; r < rows; r++) {
+            System.arraycopy(tile, r * NR, c, c0 + r * ldc, cols);
+        }
+    }
+
+    /**
+     * The 6 × NR register tile: {@code C[6, NR] = (C if loadC) + (init if initOff ≥ 0) + A[6, kc] · B[kc, NR]},
+     * A packed row-major with row length kc. The 24 accumulators stay in registers for the whole block.
+     */
+    private static void kernel(float[] a, int a0, int kc, float[] b, int bOff, float[] c, int c0, int ldc,
+                               float[] init, int initOff, boolean loadC) {
+        FloatVector z = FloatVector.zero(S);
+        FloatVector i0 = initOff >= 0 ? FloatVector.fromArray(S, init, initOff) : z;
+        FloatVector i1 = initOff >= 0 ? FloatVector.fromArray(S, init, initOff + VL) : z;
+        FloatVector i2 = initOff >= 0 ? FloatVector.fromArray(S, init, initOff + 2 * VL) : z;
+        FloatVector i3 = initOff >= 0 ? FloatVector.fromArray(S, init, initOff + 3 * VL) : z;
+        FloatVector c00 = i0, c01 = i1, c02 = i2, c03 = i3;
+        FloatVector c10 = i0, c11 = i1, c12 = i2, c13 = i3;
+        FloatVector c20 = i0, c21 = i1, c22 = i2, c23 = i3;
+        FloatVector c30 = i0, c31 = i1, c32 = i2, c33 = i3;
+        FloatVector c40 = i0, c41 = i1, c42 = i2, c43 = i3;
+        FloatVector c50 = i0, c51 = i1, c52 = i2, c53 = i3;
+        if (loadC) {
+            int r = c0;
+            c00 = c00.add(FloatVector.fromArray(S, c, r)); c01 = c01.add(FloatVector.fromArray(S, c, r + VL));
+            c02 = c02.add(FloatVector.fromArray(S, c, r + 2 * VL)); c03 = c03.add(FloatVector.fromArray(S, c, r + 3 * VL));
+            r += ldc;
+            c10 = c10.add(FloatVector.fromArray(S, c, r)); c11 = c11.add(FloatVector.fromArray(S, c, r + VL));
+            c12 = c12.add(FloatVector.fromArray(S, c, r + 2 * VL)); c13 = c13.add(FloatVector.fromArray(S, c, r + 3 * VL));
+            r += ldc;
+            c20 = c20.add(FloatVector.fromArray(S, c, r)); c21 = c21.add(FloatVector.fromArray(S, c, r + VL));
+            c22 = c22.add(FloatVector.fromArray(S, c, r + 2 * VL)); c23 = c23.add(FloatVector.fromArray(S, c, r + 3 * VL));
+            r += ldc;
+            c30 = c30.add(FloatVector.fromArray(S, c, r)); c31 = c31.add(FloatVector.fromArray(S, c, r + VL));
+            c32 = c32.add(FloatVector.fromArray(S, c, r + 2 * VL)); c33 = c33.add(FloatVector.fromArray(S, c, r + 3 * VL));
+            r += ldc;
+            c40 = c40.add(FloatVector.fromArray(S, c, r)); c41 = c41.add(FloatVector.fromArray(S, c, r + VL));
+            c42 = c42.add(FloatVector.fromArray(S, c, r + 2 * VL)); c43 = c43.add(FloatVector.fromArray(S, c, r + 3 * VL));
+            r += ldc;
+            c50 = c50.add(FloatVector.fromArray(S, c, r)); c51 = c51.add(FloatVector.fromArray(S, c, r + VL));
+            c52 = c52.add(FloatVector.fromArray(S, c, r + 2 * VL)); c53 = c53.add(FloatVector.fromArray(S, c, r + 3 * VL));
+        }
+        int a1 = a0 + kc;
+        int a2 = a1 + kc;
+        int a3 = a2 + kc;
+        int a4 = a3 + kc;
+        int a5 = a4 + kc;
+        for (int k = 0, bo = bOff; k < kc; k++, bo += NR) {
+            FloatVector b0 = FloatVector.fromArray(S, b, bo);
+            FloatVector b1 = FloatVector.fromArray(S, b, bo + VL);
+            FloatVector b2 = FloatVector.fromArray(S, b, bo + 2 * VL);
+            FloatVector b3 = FloatVector.fromArray(S, b, bo + 3 * VL);
+            FloatVector x = FloatVector.broadcast(S, a[a0 + k]);
+            c00 = b0.fma(x, c00); c01 = b1.fma(x, c01); c02 = b2.fma(x, c02); c03 = b3.fma(x, c03);
+            x = FloatVector.broadcast(S, a[a1 + k]);
+            c10 = b0.fma(x, c10); c11 = b1.fma(x, c11); c12 = b2.fma(x, c12); c13 = b3.fma(x, c13);
+            x = FloatVector.broadcast(S, a[a2 + k]);
+            c20 = b0.fma(x, c20); c21 = b1.fma(x, c21); c22 = b2.fma(x, c22); c23 = b3.fma(x, c23);
+            x = FloatVector.broadcast(S, a[a3 + k]);
+            c30 = b0.fma(x, c30); c31 = b1.fma(x, c31); c32 = b2.fma(x, c32); c33 = b3.fma(x, c33);
+            x = FloatVector.broadcast(S, a[a4 + k]);
+            c40 = b0.fma(x, c40); c41 = b1.fma(x, c41); c42 = b2.fma(x, c42); c43 = b3.fma(x, c43);
+            x = FloatVector.broadcast(S, a[a5 + k]);
+            c50 = b0.fma(x, c50); c51 = b1.fma(x, c51); c52 = b2.fma(x, c52); c53 = b3.fma(x, c53);
+        }
+        int r = c0;
+        c00.intoArray(c, r); c01.intoArray(c, r + VL); c02.intoArray(c, r + 2 * VL); c03.intoArray(c, r + 3 * VL);
+        r += ldc;
+        c10.intoArray(c, r); c11.intoArray(c, r + VL); c12.intoArray(c, r + 2 * VL); c13.intoArray(c, r + 3 * VL);
+        r += ldc;
+        c20.intoArray(c, r); c21.intoArray(c, r + VL); c22.intoArray(c, r + 2 * VL); c23.intoArray(c, r + 3 * VL);
+        r += ldc;
+        c30.intoArray(c, r); c31.intoArray(c, r + VL); c32.intoArray(c, r + 2 * VL); c33.intoArray(c, r + 3 * VL);
+        r += ldc;
+        c40.intoArray(c, r); c41.intoArray(c, r + VL); c42.intoArray(c, r + 2 * VL); c43.intoArray(c, r + 3 * VL);
+        r += ldc;
+        c50.intoArray(c, r); c51.intoArray(c, r + VL); c52.intoArray(c, r + 2 * VL); c53.intoArray(c, r + 3 * VL);
+    }
+}

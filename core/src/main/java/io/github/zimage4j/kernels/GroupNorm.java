@@ -1,0 +1,146 @@
+package io.github.zimage4j.kernels;
+
+import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.VectorOperators;
+import jdk.incubator.vector.VectorSpecies;
+
+/**
+ * GroupNorm over channels-last activations {@code [pixels, C]}: the C channels fall into {@code groups}
+ * runs of C/groups consecutive channels, each normalized over all its pixels and channels, then scaled
+ * and shifted per channel, optionally followed by SiLU (the norm → activation pair every VAE block uses).
+ *
+ * <p>Mean and variance take two passes (mean, then squared deviations), as torch does: activations can
+ * carry a large mean, where the one-pass {@code E[x²] − mean²} loses digits. Every pass is vectorized
+ * across the channels of a pixel and parallel over runs of pixels; per-run partial sums are combined in
+ * double.
+ */
+public final class GroupNorm {
+
+    private GroupNorm() {
+    }
+
+    private static final VectorSpecies<Float> S = FloatVector.SPECIES_PREFERRED;
+    private static final int VL = S.length();
+    /** Floats per parallel run: large enough to amortize the task, small enough for float partial sums. */
+    private static final int RUN_FLOATS = 1 << 14;
+
+    /**
+     * {@code out = (x − mean_g) / sqrt(var_g + eps) · weight + bias}, then SiLU if {@code silu}. In place
+     * ({@code out == x}, same offset) is allowed.
+     *
+     * @param x      [pixels, channels] channels-last, from xOff
+     * @param weight channels floats (per-channel scale)
+     * @param bias   channels floats (per-channel shift)
+     */
+    public static void groupNorm(float[] x, int xOff, int pixels, int channels, int groups, float[] weight, float[] bias,
+                                 float eps, boolean silu, float[] out, int outOff) {
+        if (groups < 1 || channels % groups != 0) {
+            throw new IllegalArgumentException(channels + " channels cannot form " + groups + " groups");
+        }
+        if (weight.length != channels || bias.length != channels) {
+            throw new IllegalArgumentException("GroupNorm over " + channels + " channels got " + weight.length
+                    + " scales and " + bias.length + " shifts");
+        }
+        int perGroup = channels / groups;
+        double count = (double) pixels * perGroup;
+        int runPixels = Math.max(1, RUN_FLOATS / channels);
+        int runs = (pixels + runPixels - 1) / runPixels;
+
+        // Pass 1: group means.
+        double[][] partial = new double[runs][];
+        forRuns(runs, r -> partial[r] = groupSums(x, xOff, r * runPixels, Math.min(pixels, (r + 1) * runPixels),
+                channels, groups, null));
+        float[] meanPerChannel = new float[channels];
+        double[] mean = new double[groups];
+        for (int g = 0; g < groups; g++) {
+            double s = 0;
+            for (double[] p : partial) {
+                s += p[g];
+            }
+            mean[g] = s / count;
+            java.util.Arrays.fill(meanPerChannel, g * perGroup, (g + 1) * perGroup, (float) mean[g]);
+        }
+
+        // Pass 2: group variances (biased), from the deviations.
+        forRuns(runs, r -> partial[r] = groupSums(x, xOff, r * runPixels, Math.min(pixels, (r + 1) * runPixels),
+                channels, groups, meanPerChannel));
+        float[] scale = new float[channels];
+        float[] shift = new float[channels];
+        for (int g = 0; g < groups; g++) {
+            double s = 0;
+            for (double[] p : partial) {
+                s += p[g];
+            }
+            float rstd = (float) (1.0 / Math.sqrt(s / count + eps));
+            for (int c = g * perGroup; c < (g + 1) * perGroup; c++) {
+                scale[c] = rstd * weight[c];
+                shift[c] = bias[c] - (float) mean[g] * scale[c];
+            }
+        }
+
+        // Pass 3: normalize, scale, shift (and SiLU).
+        forRuns(runs, r -> {
+            int end = Math.min(pixels, (r + 1) * runPixels);
+            FloatVector one = FloatVector.broadcast(S, 1f);
+            for (int p = r * runPixels; p < end; p++) {
+                int xi = xOff + p * channels;
+                int oi = outOff + p * channels;
+                int c = 0;
+                for (; c + VL <= channels; c += VL) {
+                    FloatVector v = FloatVector.fromArray(S, x, xi + c)
+                            .fma(FloatVector.fromArray(S, scale, c), FloatVector.fromArray(S, shift, c));
+                    if (silu) {
+                        v = v.div(one.add(v.neg().lanewise(VectorOperators.EXP)));
+                    }
+                    v.intoArray(out, oi + c);
+                }
+                for (; c < channels; c++) {
+                    float v = x[xi + c] * scale[c] + shift[c];
+                    out[oi + c] = silu ? Activations.silu(v) : v;
+                }
+            }
+        });
+    }
+
+    private static void forRuns(int runs, java.util.function.IntConsumer body) {
+        Parallel.get().forEach(runs, body);
+    }
+
+    /**
+     * Per-group sums over pixels [p0, p1) of x, or of (x − center)² when {@code center} (per channel) is
+     * given. Channel sums accumulate in float vectors over the run, groups are then summed in double.
+     */
+    private static double[] groupSums(float[] x, int xOff, int p0, int p1, int channels, int groups, float[] center) {
+        float[] perChannel = new float[channels];
+        for (int p = p0; p < p1; p++) {
+            int xi = xOff + p * channels;
+            int c = 0;
+            for (; c + VL <= channels; c += VL) {
+                FloatVector v = FloatVector.fromArray(S, x, xi + c);
+                FloatVector acc = FloatVector.fromArray(S, perChannel, c);
+                if (center != null) {
+                    v = v.sub(FloatVector.fromArray(S, center, c));
+                    acc = v.fma(v, acc);
+                } else {
+                    acc = acc.add(v);
+                }
+                acc.intoArray(perChannel, c);
+            }
+            for (; c < channels; c++) {
+                float v = x[xi + c];
+                if (center != null) {
+                    v -= center[c];
+                    perChannel[c] += v * v;
+                } else {
+                    perChannel[c] += v;
+                }
+            }
+        }
+        int perGroup = channels / groups;
+        double[] sums = new double[groups];
+        for (int c = 0; c < channels; c++) {
+            sums[c / perGroup] += perChannel[c];
+        }
+        return sums;
+    }
+}
