@@ -1,0 +1,261 @@
+package io.github.zimage4j.cli;
+
+import io.github.zimage4j.bench.Memory;
+import io.github.zimage4j.image.PngFiles;
+import io.github.zimage4j.kernels.Parallel;
+import io.github.zimage4j.pipeline.Cancellation;
+import io.github.zimage4j.pipeline.Denoiser;
+import io.github.zimage4j.pipeline.GeneratedImage;
+import io.github.zimage4j.pipeline.GenerationRequest;
+import io.github.zimage4j.pipeline.ModelFiles;
+import io.github.zimage4j.pipeline.PipelineListener;
+import io.github.zimage4j.pipeline.Variant;
+import io.github.zimage4j.pipeline.ZImagePipeline;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.Parameters;
+
+import java.io.PrintStream;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.security.SecureRandom;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.CancellationException;
+import java.util.concurrent.Callable;
+
+/** {@code zimage4j generate}: text to image. */
+@Command(name = "generate", mixinStandardHelpOptions = true, sortOptions = false,
+        description = {"Generate images from a prompt with Z-Image or Z-Image-Turbo.",
+                "",
+                "Guidance: --guidance g mixes pos + g·(pos − neg), the form Z-Image and diffusers use. The usual CFG scale w of "
+                        + "A1111, ComfyUI or stable-diffusion.cpp is w = g + 1 (base model card: g = 4, i.e. w = 5). Turbo is "
+                        + "distilled for g = 0 (no guidance, no negative prompt, one forward per step).",
+                "Seeds: image i of --batch N uses seed S + i; the noise matches diffusers with torch.Generator(\"cpu\").manual_seed(S + i).",
+                ""})
+final class GenerateCommand implements Callable<Integer> {
+
+    @Parameters(arity = "0..1", paramLabel = "PROMPT", description = "The prompt (or use -p / --prompt-file).")
+    String positionalPrompt;
+
+    @Option(names = {"-p", "--prompt"}, description = "The prompt.")
+    String prompt;
+
+    @Option(names = "--prompt-file", paramLabel = "FILE", description = "Read the prompt from a UTF-8 text file.")
+    Path promptFile;
+
+    @Option(names = {"-n", "--negative-prompt"}, description = "What to avoid (used with guidance > 0). Default: empty.")
+    String negativePrompt;
+
+    @Option(names = "--model", paramLabel = "MODEL",
+            description = "A diffusers model folder, or a Hugging Face repo id in the local HF cache (e.g. Tongyi-MAI/Z-Image-Turbo).")
+    String model;
+
+    @Option(names = "--transformer", paramLabel = "PATH", description = "Transformer weights (folder, .safetensors, or .index.json); overrides --model's.")
+    Path transformer;
+
+    @Option(names = "--text-encoder", paramLabel = "PATH", description = "Qwen3-4B text encoder (folder or single file, e.g. ComfyUI's qwen_3_4b.safetensors).")
+    Path textEncoder;
+
+    @Option(names = "--vae", paramLabel = "PATH", description = "VAE (diffusers vae/ folder or BFL ae.safetensors).")
+    Path vae;
+
+    @Option(names = "--tokenizer", paramLabel = "PATH", description = "tokenizer.json (default: the model's, else the bundled Qwen3 tokenizer).")
+    Path tokenizer;
+
+    @Option(names = "--variant", paramLabel = "turbo|base", description = "Force the variant (default: detected from the scheduler shift and model name).")
+    String variant;
+
+    @Option(names = {"-W", "--width"}, defaultValue = "1024", description = "Width in pixels, a multiple of 16. Default: ${DEFAULT-VALUE}.")
+    int width;
+
+    @Option(names = {"-H", "--height"}, defaultValue = "1024", description = "Height in pixels, a multiple of 16. Default: ${DEFAULT-VALUE}.")
+    int height;
+
+    @Option(names = "--steps", description = "Denoising steps. Default: 8 for Turbo, 50 for base.")
+    Integer steps;
+
+    @Option(names = {"-g", "--guidance"}, description = "Guidance scale g (= CFG scale − 1). Default: 0 for Turbo, 4 for base.")
+    Double guidance;
+
+    @Option(names = "--cfg-normalization", defaultValue = "0", description = "Cap ‖guided‖ at c·‖cond‖; 0 = off, 1 = diffusers' True. Default: ${DEFAULT-VALUE}.")
+    double cfgNormalization;
+
+    @Option(names = "--cfg-truncation", defaultValue = "1.0", description = "Skip guidance once 1 − σ exceeds this; 1 = never. Default: ${DEFAULT-VALUE}.")
+    double cfgTruncation;
+
+    @Option(names = {"-s", "--seed"}, description = "Seed of the first image (default: random; always printed).")
+    Long seed;
+
+    @Option(names = {"-b", "--batch"}, defaultValue = "1", description = "Number of images (seeds S … S+N−1). Default: ${DEFAULT-VALUE}.")
+    int batch;
+
+    @Option(names = {"-o", "--output"}, defaultValue = "zimage-{seed}.png", paramLabel = "PATTERN",
+            description = "Output PNG; {seed} and {index} are replaced (with --batch > 1 and neither, -{index} is added). Default: ${DEFAULT-VALUE}.")
+    String output;
+
+    @Option(names = "--max-sequence-length", defaultValue = "512", description = "Prompt token limit; longer prompts are truncated. Default: ${DEFAULT-VALUE}.")
+    int maxSequenceLength;
+
+    @Option(names = "--backend", defaultValue = "auto", description = "Compute backend: auto, java or onednn. Default: ${DEFAULT-VALUE}.")
+    String backend;
+
+    @Option(names = "--threads", description = "Compute threads (default: physical cores).")
+    Integer threads;
+
+    @Option(names = {"-v", "--verbose"}, description = "Print timings per stage and the peak resident memory.")
+    boolean verbose;
+
+    private final PrintStream err = System.err;
+
+    @Override
+    public Integer call() throws Exception {
+        if (threads != null) {
+            Parallel.setThreads(threads);
+        }
+        String text = promptText();
+        // Everything that can be wrong with the request is checked before any model file is read.
+        long firstSeed = seed != null ? seed : new SecureRandom().nextLong() & 0xFFFFFFFFL;
+        GenerationRequest request = new GenerationRequest(text, negativePrompt, width, height, steps, guidance,
+                cfgNormalization, cfgTruncation, firstSeed, batch, maxSequenceLength, null);
+        List<Path> targets = outputs(firstSeed);
+        ModelFiles files = ModelFiles.resolve(model, new ModelFiles.Overrides(transformer, textEncoder, vae, tokenizer));
+        Variant forced = variant == null ? null : Variant.parse(variant);
+
+        Cancellation cancel = new Cancellation();
+        Thread hook = new Thread(() -> {
+            cancel.cancel();
+            err.println();
+            err.println("zimage4j: interrupted; no image written for unfinished work");
+        });
+        Runtime.getRuntime().addShutdownHook(hook);
+        long t0 = System.nanoTime();
+        try (ZImagePipeline pipe = ZImagePipeline.load(files, new ZImagePipeline.Options(backend, forced))) {
+            int nSteps = steps != null ? steps : pipe.variant().defaultSteps();
+            double g = guidance != null ? guidance : pipe.variant().defaultGuidance();
+            err.printf("%s (%s) · %dx%d · %d steps · guidance %s · seed %d%s · backend %s · %d threads%n",
+                    files.name(), pipe.variant().displayName(), width, height, nSteps, trim(g), firstSeed,
+                    batch > 1 ? "…" + (firstSeed + batch - 1) : "", pipe.backend().name(), Parallel.get().threads());
+            if (verbose) {
+                err.printf("loaded in %.1f s%n", (System.nanoTime() - t0) / 1e9);
+            }
+            Progress progress = new Progress(err, System.console() != null, verbose);
+            List<GeneratedImage> images = pipe.generate(request, progress, cancel);
+            for (int i = 0; i < images.size(); i++) {
+                GeneratedImage img = images.get(i);
+                PngFiles.write(targets.get(i), img.image(), img.metadata());
+                System.out.println(targets.get(i) + "  (seed " + img.seed() + ")");
+            }
+        } catch (CancellationException e) {
+            return 130;
+        } finally {
+            try {
+                Runtime.getRuntime().removeShutdownHook(hook);
+            } catch (IllegalStateException shuttingDown) {
+                // The hook is running: the JVM is already exiting.
+            }
+        }
+        if (verbose) {
+            err.printf("total %.1f s · peak resident memory %.2f GB%n", (System.nanoTime() - t0) / 1e9, Memory.peakRssBytes() / 1e9);
+        }
+        return 0;
+    }
+
+    private String promptText() throws java.io.IOException {
+        int given = (positionalPrompt != null ? 1 : 0) + (prompt != null ? 1 : 0) + (promptFile != null ? 1 : 0);
+        if (given == 0) {
+            throw new IllegalArgumentException("no prompt: give it as an argument, with -p, or with --prompt-file FILE");
+        }
+        if (given > 1) {
+            throw new IllegalArgumentException("give the prompt once: as an argument, with -p, or with --prompt-file");
+        }
+        if (promptFile != null) {
+            if (!Files.isRegularFile(promptFile)) {
+                throw new IllegalArgumentException("--prompt-file: " + promptFile + " is not a file");
+            }
+            return Files.readString(promptFile).strip();
+        }
+        return positionalPrompt != null ? positionalPrompt : prompt;
+    }
+
+    /** The output path of every image; the folder must exist. */
+    private List<Path> outputs(long firstSeed) {
+        String pattern = output;
+        if (batch > 1 && !pattern.contains("{seed}") && !pattern.contains("{index}")) {
+            int dot = pattern.lastIndexOf('.');
+            pattern = dot > 0 ? pattern.substring(0, dot) + "-{index}" + pattern.substring(dot) : pattern + "-{index}";
+        }
+        List<Path> out = new ArrayList<>();
+        for (int i = 0; i < batch; i++) {
+            Path p = Path.of(pattern.replace("{seed}", Long.toString(firstSeed + i)).replace("{index}", Integer.toString(i)));
+            Path dir = p.toAbsolutePath().getParent();
+            if (dir != null && !Files.isDirectory(dir)) {
+                throw new IllegalArgumentException("--output: folder " + dir + " does not exist");
+            }
+            if (out.contains(p)) {
+                throw new IllegalArgumentException("--output: pattern " + output + " gives the same file for several images");
+            }
+            out.add(p);
+        }
+        return out;
+    }
+
+    private static String trim(double v) {
+        return v == Math.rint(v) ? Long.toString((long) v) : Double.toString(v);
+    }
+
+    /** A progress bar with step time and ETA on a terminal; plain lines otherwise (logs, pipes). */
+    static final class Progress implements PipelineListener {
+        private final PrintStream err;
+        private final boolean terminal;
+        private final boolean verbose;
+        private long stageStart = System.nanoTime();
+        private String lastStage;
+        private double denoiseSeconds;
+
+        Progress(PrintStream err, boolean terminal, boolean verbose) {
+            this.err = err;
+            this.terminal = terminal;
+            this.verbose = verbose;
+        }
+
+        @Override
+        public void stage(Stage stage) {
+            long now = System.nanoTime();
+            if (verbose && lastStage != null) {
+                err.printf("%s took %.1f s%n", lastStage, (now - stageStart) / 1e9);
+            }
+            stageStart = now;
+            lastStage = switch (stage) {
+                case ENCODING_PROMPT -> "prompt encoding";
+                case DENOISING -> "denoising";
+                case DECODING -> "decoding";
+            };
+            err.println(lastStage + "…");
+        }
+
+        @Override
+        public void step(Denoiser.Step s) {
+            denoiseSeconds += s.seconds();
+            int done = s.index() + 1;
+            double eta = denoiseSeconds / done * (s.total() - done);
+            String line = String.format("step %d/%d  %.1f s/step  ETA %s%s", done, s.total(), s.seconds(), duration(eta),
+                    s.guided() ? "  (cfg)" : "");
+            if (terminal) {
+                int width = 30;
+                int filled = width * done / s.total();
+                err.print("\r[" + "#".repeat(filled) + " ".repeat(width - filled) + "] " + line + "   ");
+                if (done == s.total()) {
+                    err.println();
+                }
+            } else {
+                err.println(line);
+            }
+        }
+
+        private static String duration(double seconds) {
+            long s = Math.round(seconds);
+            return s >= 60 ? (s / 60) + "m" + String.format("%02d", s % 60) + "s" : s + "s";
+        }
+    }
+}

@@ -1,0 +1,29 @@
+package io.github.zimage4j.cli;
+
+import io.github.zimage4j.pipeline.TinyModel;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.Parameters;
+
+import java.nio.file.Path;
+import java.util.concurrent.Callable;
+
+/** {@code zimage4j tiny-model DIR}: a toy model for smoke runs and demos. */
+@Command(name = "tiny-model", mixinStandardHelpOptions = true,
+        description = "Write a tiny Z-Image-Turbo model with random weights and the full diffusers folder layout "
+                + "(a few MB; real architecture and vocabulary at toy widths; its images are noise). For smoke runs.")
+final class TinyModelCommand implements Callable<Integer> {
+
+    @Parameters(paramLabel = "DIR", description = "The folder to write (created).")
+    Path dir;
+
+    @Option(names = "--seed", defaultValue = "1", description = "Seed of the random weights. Default: ${DEFAULT-VALUE}.")
+    long seed;
+
+    @Override
+    public Integer call() throws Exception {
+        TinyModel.write(dir, seed);
+        System.out.println(dir);
+        return 0;
+    }
+}
