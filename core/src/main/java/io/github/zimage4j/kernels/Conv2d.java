@@ -38,7 +38,7 @@ public final class Conv2d {
     static final int MC = 32 * MR;
     /** Target reduction depth of one block: a 3×3 kernel takes 64 channels (KC = 576), a 1×1 one 576. */
     static final int KC_TARGET = 576;
-    /** Output pixels per task: the task's output tile (ROWS × NC floats) stays in L2 across blocks. */
+    /** Output pixels per task: the task's output tile (TASK_PIXELS × NC floats) stays in L2 across blocks. */
     static final int TASK_PIXELS = 1020;
 
     /**

@@ -8,6 +8,7 @@ import io.github.zimage4j.tensor.FloatFormats;
 import io.github.zimage4j.tensor.Tensor;
 
 import java.io.IOException;
+import java.lang.management.ManagementFactory;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -29,7 +30,8 @@ import java.util.SplittableRandom;
  * The checkpoint is written as a diffusers {@code vae/} folder (config.json from {@link VaeConfig#flux()},
  * weights drawn like the golden files: N(0,1)/√fan_in for convs and projections, 1 + 0.1·N(0,1) for norm
  * scales, 0.1·N(0,1) for biases) and reused when present. Each size decodes pipeline-space N(0,1) latents
- * [16, size/8, size/8]; one 256² decode warms the JIT first. Prints every run and the median. With
+ * [16, size/8, size/8]; one 256² decode warms the JIT first. Prints every run (wall clock and the process's
+ * CPU time, which other tenants of a shared machine inflate less) and the medians. With
  * {@code --tiled S} it also decodes S² once with {@link Tiling#DEFAULT} and prints the process's peak
  * resident memory (VmHWM), which includes the mapped weights.
  */
@@ -47,7 +49,7 @@ public final class VaeDecodeBenchmark {
         for (int i = 0; i < args.length; i++) {
             switch (args[i]) {
                 case "--dir" -> dir = Path.of(args[++i]);
-                case "--sizes" -> sizes = Arrays.stream(args[++i].split(",")).mapToInt(Integer::parseInt).toArray();
+                case "--sizes" -> sizes = Arrays.stream(args[++i].split(",")).filter(s -> !s.isBlank()).mapToInt(Integer::parseInt).toArray();
                 case "--runs" -> runs = Integer.parseInt(args[++i]);
                 case "--tiled" -> tiled = Integer.parseInt(args[++i]);
                 case "--keep" -> keep = true;
@@ -70,19 +72,25 @@ public final class VaeDecodeBenchmark {
             for (int size : sizes) {
                 Tensor lat = latents(cfg, size, size);
                 List<Double> times = new ArrayList<>();
+                List<Double> cpu = new ArrayList<>();
                 for (int r = 0; r < runs; r++) {
                     long t = System.nanoTime();
+                    long c = cpuNanos();
                     vae.decode(lat);
                     times.add(seconds(t));
-                    System.out.printf("decode %d² (latent %d²) run %d: %.2f s%n", size, size / 8, r + 1, times.getLast());
+                    cpu.add((cpuNanos() - c) / 1e9);
+                    System.out.printf("decode %d² (latent %d²) run %d: %.2f s wall, %.2f s CPU%n", size, size / 8, r + 1,
+                            times.getLast(), cpu.getLast());
                 }
-                System.out.printf("decode %d²: median %.2f s over %d runs%n", size, median(times), runs);
+                System.out.printf("decode %d²: median %.2f s wall, %.2f s CPU over %d runs%n", size, median(times),
+                        median(cpu), runs);
             }
             if (tiled > 0) {
                 long t = System.nanoTime();
+                long c = cpuNanos();
                 Tensor img = vae.decodeTiled(latents(cfg, tiled, tiled), Tiling.DEFAULT);
-                System.out.printf("tiled decode %d² (%s): %.2f s, output %s%n", tiled, Tiling.DEFAULT, seconds(t),
-                        Arrays.toString(img.shape()));
+                System.out.printf("tiled decode %d² (%s): %.2f s wall, %.2f s CPU, output %s%n", tiled, Tiling.DEFAULT,
+                        seconds(t), (cpuNanos() - c) / 1e9, Arrays.toString(img.shape()));
             }
         }
         System.out.println("peak resident memory (VmHWM): " + peakResident());
@@ -134,6 +142,10 @@ public final class VaeDecodeBenchmark {
             v[i] = (float) rnd.nextGaussian();
         }
         return new Tensor(v, cfg.latentChannels(), s, s);
+    }
+
+    private static long cpuNanos() {
+        return ((com.sun.management.OperatingSystemMXBean) ManagementFactory.getOperatingSystemMXBean()).getProcessCpuTime();
     }
 
     private static double seconds(long start) {
