@@ -12,6 +12,8 @@ import io.github.zimage4j.kernels.Backends;
 import io.github.zimage4j.tensor.Tensor;
 import io.github.zimage4j.textencoder.Qwen3Config;
 import io.github.zimage4j.textencoder.Qwen3TextEncoder;
+import io.github.zimage4j.vae.AutoencoderKL;
+import io.github.zimage4j.vae.VaeConfig;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 
@@ -39,8 +41,8 @@ final class BenchCommand implements Callable<Integer> {
             description = "Square image sizes for the transformer forward (multiples of 16). Default: ${DEFAULT-VALUE}.")
     List<Integer> sizes;
 
-    @Option(names = "--components", split = ",", defaultValue = "text-encoder,transformer",
-            description = "Components to time: text-encoder, transformer. Default: ${DEFAULT-VALUE}.")
+    @Option(names = "--components", split = ",", defaultValue = "text-encoder,transformer,vae",
+            description = "Components to time: text-encoder, transformer, vae. Default: ${DEFAULT-VALUE}.")
     List<String> components;
 
     @Option(names = "--prompt-tokens", defaultValue = "512",
@@ -76,6 +78,10 @@ final class BenchCommand implements Callable<Integer> {
             description = "A real transformer checkpoint (folder with config.json, .safetensors or .index.json) instead of random weights.")
     Path transformer;
 
+    @Option(names = "--vae", paramLabel = "PATH",
+            description = "A real VAE (diffusers vae/ folder or BFL ae.safetensors) instead of random weights.")
+    Path vae;
+
     @Option(names = "--json", description = "Print one JSON object instead of a table.")
     boolean json;
 
@@ -92,8 +98,8 @@ final class BenchCommand implements Callable<Integer> {
             throw new IllegalArgumentException("--runs must be at least 1, got " + runs);
         }
         for (String c : components) {
-            if (!List.of("transformer", "text-encoder").contains(c)) {
-                throw new IllegalArgumentException("--components: unknown component '" + c + "' (known: text-encoder, transformer)");
+            if (!List.of("transformer", "text-encoder", "vae").contains(c)) {
+                throw new IllegalArgumentException("--components: unknown component '" + c + "' (known: text-encoder, transformer, vae)");
             }
         }
         Backend be = Backends.select(backend);
@@ -104,6 +110,9 @@ final class BenchCommand implements Callable<Integer> {
         }
         if (components.contains("transformer")) {
             benchTransformer(be, result);
+        }
+        if (components.contains("vae")) {
+            benchVae(be, result);
         }
         result.put("peak_rss_bytes", Memory.peakRssBytes());
         System.out.println(json ? result.json() : result.table());
@@ -211,6 +220,37 @@ final class BenchCommand implements Callable<Integer> {
             }
             result.add(new BenchResult.Row("text-encoder", promptTokens + "-tokens", median(t), flops, runs,
                     (c.numHiddenLayers() - 1) + " of " + c.numHiddenLayers() + " layers (hidden_states[-2])"));
+        }
+    }
+
+    private void benchVae(Backend be, BenchResult result) throws Exception {
+        VaeConfig cfg = VaeConfig.flux();
+        long t0 = System.nanoTime();
+        AutoencoderKL model = vae != null ? AutoencoderKL.load(vae, be)
+                : AutoencoderKL.load(randomCheckpoint("vae", cfg.expectedTensors()), cfg, be);
+        try (model) {
+            result.add(new BenchResult.Row("vae-load", "-", (System.nanoTime() - t0) / 1e9, 0, 1, "open + bind"));
+            Random rnd = new Random(seed);
+            List<Integer> sorted = new ArrayList<>(sizes);
+            sorted.sort(null);
+            boolean cold = true;
+            for (int px : sorted) {
+                int lat = px / 8;
+                Tensor latents = randomTensor(rnd, model.config().latentChannels(), lat, lat);
+                double flops = model.config().decoderFlops(lat, lat);
+                if (cold) {
+                    double s = time(() -> model.decode(latents));
+                    log.printf("vae decode %d² first (cold): %.2f s%n", px, s);
+                    result.add(new BenchResult.Row("vae-decode-first", px + "x" + px, s, flops, 1, "cold: includes reading weights and JIT"));
+                    cold = false;
+                }
+                double[] t = new double[runs];
+                for (int r = 0; r < runs; r++) {
+                    t[r] = time(() -> model.decode(latents));
+                    log.printf("vae decode %d² run %d/%d: %.2f s%n", px, r + 1, runs, t[r]);
+                }
+                result.add(new BenchResult.Row("vae-decode", px + "x" + px, median(t), flops, runs, "untiled"));
+            }
         }
     }
 

@@ -215,4 +215,39 @@ public record VaeConfig(int inChannels, int outChannels, int latentChannels, int
                 + ", groups=" + normNumGroups + ", midAttention=" + midBlockAddAttention + ", scaling=" + scalingFactor
                 + ", shift=" + shiftFactor + "]";
     }
+
+    /**
+     * FLOPs of one decode of a [latentHeight, latentWidth] latent (1 multiply-add = 2 FLOP): every
+     * convolution, the mid-block attention's projections and its two products; norms and activations
+     * are not counted.
+     */
+    public double decoderFlops(int latentHeight, int latentWidth) {
+        double hw = (double) latentHeight * latentWidth;
+        int top = blockOutChannels[blockOutChannels.length - 1];
+        double f = conv(latentChannels, top, hw, 3);
+        f += 4 * conv(top, top, hw, 3);                          // mid block: two resnets
+        if (midBlockAddAttention) {
+            f += 4 * 2 * hw * top * top + 2 * 2 * hw * hw * top;   // q, k, v, out projections; QKᵀ and PV
+        }
+        int cin = top;
+        for (int i = blockOutChannels.length - 1; i >= 0; i--) {
+            int co = blockOutChannels[i];
+            for (int j = 0; j < layersPerBlock + 1; j++) {
+                f += conv(cin, co, hw, 3) + conv(co, co, hw, 3);
+                if (cin != co) {
+                    f += conv(cin, co, hw, 1);
+                }
+                cin = co;
+            }
+            if (i > 0) {
+                hw *= 4;
+                f += conv(co, co, hw, 3);                          // upsample ×2, then a 3×3 conv
+            }
+        }
+        return f + conv(blockOutChannels[0], outChannels, hw, 3);
+    }
+
+    private static double conv(int cin, int cout, double hw, int k) {
+        return 2.0 * cin * cout * k * k * hw;
+    }
 }

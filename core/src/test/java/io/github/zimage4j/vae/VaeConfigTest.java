@@ -92,4 +92,13 @@ class VaeConfigTest {
         msg = assertThrows(JsonConfig.ConfigException.class, () -> VaeConfig.read(groups)).getMessage();
         assertTrue(msg.contains("multiple of norm_num_groups 48"), msg);
     }
+
+    /** Agrees with the independent FLOP model in shared/perf-probes/flops.py (performance-anchors §4). */
+    @Test
+    void decoderFlopsMatchThePublishedModel() {
+        VaeConfig flux = VaeConfig.flux();
+        assertEquals(0.62e12, flux.decoderFlops(32, 32), 0.01e12);
+        assertEquals(2.51e12, flux.decoderFlops(64, 64), 0.01e12);
+        assertEquals(10.47e12, flux.decoderFlops(128, 128), 0.01e12);
+    }
 }
