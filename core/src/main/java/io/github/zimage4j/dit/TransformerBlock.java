@@ -2,6 +2,7 @@ package io.github.zimage4j.dit;
 
 import io.github.zimage4j.io.ModelFileException;
 import io.github.zimage4j.io.TensorSource;
+import io.github.zimage4j.kernels.AttentionSpec;
 import io.github.zimage4j.kernels.Backend;
 import io.github.zimage4j.kernels.FlashAttention.Operand;
 import io.github.zimage4j.tensor.Linear;
@@ -152,11 +153,12 @@ final class TransformerBlock {
         }
         be.ropeInterleaved(ws.q, 0, rows, dim, heads, headDim, cos, sin, 0);
         be.ropeInterleaved(ws.k, 0, rows, dim, heads, headDim, cos, sin, 0);
-        float scale = (float) (1.0 / Math.sqrt(headDim));
+        // bf16 attention where the backend multiplies these weights in bf16, as the reference does for bf16 models.
+        boolean bf16 = !be.float32Products(toQ.weight().dtype());
         for (Segment s : segments) {
             int off = s.start() * dim;
             be.attention(new Operand(ws.q, off, dim), new Operand(ws.k, off, dim), new Operand(ws.v, off, dim),
-                    new Operand(ws.attn, off, dim), s.rows(), s.rows(), heads, heads, headDim, scale, false, null, 0);
+                    new Operand(ws.attn, off, dim), AttentionSpec.self(s.rows(), heads, headDim).withBf16(bf16));
         }
         be.linear(ws.attn, 0, rows, toOut, h, 0);
         for (Segment s : segments) {

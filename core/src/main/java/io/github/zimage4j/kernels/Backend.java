@@ -28,10 +28,9 @@ public interface Backend {
     /** {@code out[rows, layer.out] = x[rows, layer.in] · Wᵀ + b}; rows start at the given offsets. */
     void linear(float[] x, int xOff, int rows, Linear layer, float[] out, int outOff);
 
-    /** Scaled dot-product attention; see {@link FlashAttention#attention}. */
+    /** Scaled dot-product attention (no S×S matrix is ever materialized); rows addressed by the operands. */
     void attention(FlashAttention.Operand q, FlashAttention.Operand k, FlashAttention.Operand v,
-                   FlashAttention.Operand out, int sq, int skv, int heads, int kvHeads, int headDim, float scale,
-                   boolean causal, boolean[] keyMask, int maskOff);
+                   FlashAttention.Operand out, AttentionSpec spec);
 
     /** {@code out = rmsnorm(x)·weight·rowScale}; see {@link Norms#rmsNorm}. */
     default void rmsNorm(float[] x, int xOff, int rows, int dim, float[] weight, float eps, float[] rowScale,

@@ -53,24 +53,22 @@ public final class FlashAttention {
     }
 
     /**
-     * @param q        [sq, heads·hd]
-     * @param k        [skv, kvHeads·hd]
-     * @param v        [skv, kvHeads·hd]
-     * @param out      [sq, heads·hd]
-     * @param causal   query i sees key j only if {@code j <= i + (skv - sq)}
-     * @param keyMask  null, or {@code keyMask[maskOff + j]} false hides key j from every query
+     * @param q   [queries, heads·headDim]
+     * @param k   [keys, kvHeads·headDim]
+     * @param v   [keys, kvHeads·headDim]
+     * @param out [queries, heads·headDim]
      */
-    public static void attention(Operand q, Operand k, Operand v, Operand out, int sq, int skv, int heads, int kvHeads,
-                                 int hd, float scale, boolean causal, boolean[] keyMask, int maskOff) {
-        if (heads % kvHeads != 0) {
-            throw new IllegalArgumentException(heads + " query heads cannot share " + kvHeads + " key/value heads");
-        }
+    public static void attention(Operand q, Operand k, Operand v, Operand out, AttentionSpec spec) {
+        int sq = spec.queries();
+        int heads = spec.heads();
+        int rep = heads / spec.kvHeads();
         int qBlocks = (sq + BQ - 1) / BQ;
+        int causalShift = spec.causal() ? spec.keys() - sq : Integer.MIN_VALUE;
         Parallel.get().forEach(heads * qBlocks, t -> {
             int h = t / qBlocks;
             int q0 = (t % qBlocks) * BQ;
-            block(q, k, v, out, Math.min(BQ, sq - q0), q0, skv, h, h / (heads / kvHeads), hd, scale,
-                    causal ? skv - sq : Integer.MIN_VALUE, keyMask, maskOff);
+            block(q, k, v, out, Math.min(BQ, sq - q0), q0, spec.keys(), h, h / rep, spec.headDim(), spec.scale(),
+                    causalShift, spec.keyMask(), spec.maskOffset());
         });
     }
 

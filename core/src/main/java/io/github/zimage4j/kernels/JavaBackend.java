@@ -22,8 +22,7 @@ public final class JavaBackend implements Backend {
 
     @Override
     public void attention(FlashAttention.Operand q, FlashAttention.Operand k, FlashAttention.Operand v,
-                          FlashAttention.Operand out, int sq, int skv, int heads, int kvHeads, int headDim, float scale,
-                          boolean causal, boolean[] keyMask, int maskOff) {
-        FlashAttention.attention(q, k, v, out, sq, skv, heads, kvHeads, headDim, scale, causal, keyMask, maskOff);
+                          FlashAttention.Operand out, AttentionSpec spec) {
+        FlashAttention.attention(q, k, v, out, spec);
     }
 }

@@ -2,6 +2,7 @@ package io.github.zimage4j.textencoder;
 
 import io.github.zimage4j.io.ModelFileException;
 import io.github.zimage4j.io.TensorSource;
+import io.github.zimage4j.kernels.AttentionSpec;
 import io.github.zimage4j.kernels.Backend;
 import io.github.zimage4j.kernels.FlashAttention.Operand;
 import io.github.zimage4j.tensor.Linear;
@@ -26,7 +27,6 @@ final class Qwen3DecoderLayer {
     private final int kvHeads;
     private final int headDim;
     private final float eps;
-    private final float attentionScale;
 
     private final float[] inputLayernorm;
     private final Linear qProj;
@@ -46,7 +46,6 @@ final class Qwen3DecoderLayer {
         kvHeads = cfg.numKeyValueHeads();
         headDim = cfg.headDim();
         eps = cfg.rmsNormEps();
-        attentionScale = (float) (1.0 / Math.sqrt(headDim));
         int inter = cfg.intermediateSize();
         String p = Qwen3Config.layerPrefix(index);
         inputLayernorm = w.get(p + "input_layernorm.weight", hidden).toFloats();
@@ -109,7 +108,8 @@ final class Qwen3DecoderLayer {
             be.ropeRotateHalf(ws.k, s.start() * kvDim, s.rows(), kvDim, kvHeads, headDim, cos, sin, 0);
             be.attention(new Operand(ws.q, s.start() * qDim, qDim), new Operand(ws.k, s.start() * kvDim, kvDim),
                     new Operand(ws.v, s.start() * kvDim, kvDim), new Operand(ws.attn, s.start() * qDim, qDim),
-                    s.rows(), s.rows(), heads, kvHeads, headDim, attentionScale, true, null, 0);
+                    AttentionSpec.self(s.rows(), heads, headDim).withKvHeads(kvHeads)
+                            .withCausal(true).withBf16(!be.float32Products(qProj.weight().dtype())));
         }
         be.linear(ws.attn, 0, rows, oProj, ws.h, 0);
         be.add(x, 0, ws.h, 0, rows * hidden);

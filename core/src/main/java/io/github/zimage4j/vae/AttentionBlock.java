@@ -2,6 +2,7 @@ package io.github.zimage4j.vae;
 
 import io.github.zimage4j.io.ModelFileException;
 import io.github.zimage4j.io.TensorSource;
+import io.github.zimage4j.kernels.AttentionSpec;
 import io.github.zimage4j.kernels.Backend;
 import io.github.zimage4j.kernels.Conv2d;
 import io.github.zimage4j.kernels.FlashAttention.Operand;
@@ -47,8 +48,8 @@ final class AttentionBlock {
         be.linear(h.data(), 0, tokens, toK, k, 0);
         be.linear(h.data(), 0, tokens, toV, v, 0);
         be.attention(new Operand(q, 0, channels), new Operand(k, 0, channels), new Operand(v, 0, channels),
-                new Operand(h.data(), 0, channels), tokens, tokens, 1, 1, channels, (float) (1.0 / Math.sqrt(channels)),
-                false, null, 0);
+                new Operand(h.data(), 0, channels),
+                AttentionSpec.self(tokens, 1, channels).withBf16(!be.float32Products(toQ.weight().dtype())));
         toOut.addTo(be, h, Conv2d.Geometry.same(1), x);
     }
 }

@@ -44,7 +44,7 @@ class FlashAttentionTest {
         float scale = (float) (1 / Math.sqrt(hd));
         float[] out = new float[sq * qw];
         FlashAttention.attention(new Operand(buf, 0, stride), new Operand(buf, qw, stride), new Operand(buf, qw + kw, stride),
-                new Operand(out, 0, qw), sq, skv, heads, kvHeads, hd, scale, causal, mask, 2);
+                new Operand(out, 0, qw), new AttentionSpec(sq, skv, heads, kvHeads, hd, scale, causal, mask, 2, false));
         for (int h = 0; h < heads; h++) {
             int kh = h / (heads / kvHeads);
             for (int i = 0; i < sq; i++) {

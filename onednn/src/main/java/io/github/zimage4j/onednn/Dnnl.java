@@ -55,6 +55,7 @@ final class Dnnl {
     final MethodHandle streamCreate;
     final MethodHandle streamWait;
     final MethodHandle mdCreateWithTag;
+    final MethodHandle mdCreateWithStrides;
     final MethodHandle mdDestroy;
     final MethodHandle matmulPdCreate;
     final MethodHandle pdQuery;
@@ -74,6 +75,7 @@ final class Dnnl {
         streamCreate = fn(linker, lib, "dnnl_stream_create", JAVA_INT, ADDRESS, ADDRESS, JAVA_INT);
         streamWait = fn(linker, lib, "dnnl_stream_wait", JAVA_INT, ADDRESS);
         mdCreateWithTag = fn(linker, lib, "dnnl_memory_desc_create_with_tag", JAVA_INT, ADDRESS, JAVA_INT, ADDRESS, JAVA_INT, JAVA_INT);
+        mdCreateWithStrides = fn(linker, lib, "dnnl_memory_desc_create_with_strides", JAVA_INT, ADDRESS, JAVA_INT, ADDRESS, JAVA_INT, ADDRESS);
         mdDestroy = fn(linker, lib, "dnnl_memory_desc_destroy", JAVA_INT, ADDRESS);
         matmulPdCreate = fn(linker, lib, "dnnl_matmul_primitive_desc_create", JAVA_INT, ADDRESS, ADDRESS, ADDRESS, ADDRESS, ADDRESS, ADDRESS, ADDRESS);
         pdQuery = fn(linker, lib, "dnnl_primitive_desc_query", JAVA_INT, ADDRESS, JAVA_INT, JAVA_INT, ADDRESS);
@@ -183,6 +185,19 @@ final class Dnnl {
         dims.setAtIndex(JAVA_LONG, 1, d1);
         MemorySegment out = a.allocate(ADDRESS);
         check((int) mdCreateWithTag.invokeExact(out, 2, dims, dtype, tag), "dnnl_memory_desc_create_with_tag");
+        return out.get(ADDRESS, 0);
+    }
+
+    /** A memory descriptor of any rank with explicit strides (in elements). */
+    MemorySegment mdStrided(Arena a, long[] dims, long[] strides, int dtype) throws Throwable {
+        MemorySegment d = a.allocate(JAVA_LONG, 12);
+        MemorySegment s = a.allocate(JAVA_LONG, 12);
+        for (int i = 0; i < dims.length; i++) {
+            d.setAtIndex(JAVA_LONG, i, dims[i]);
+            s.setAtIndex(JAVA_LONG, i, strides[i]);
+        }
+        MemorySegment out = a.allocate(ADDRESS);
+        check((int) mdCreateWithStrides.invokeExact(out, dims.length, d, dtype, s), "dnnl_memory_desc_create_with_strides");
         return out.get(ADDRESS, 0);
     }
 
