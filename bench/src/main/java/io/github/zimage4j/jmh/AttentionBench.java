@@ -1,0 +1,112 @@
+package io.github.zimage4j.jmh;
+
+import io.github.zimage4j.kernels.Backend;
+import io.github.zimage4j.kernels.Backends;
+import io.github.zimage4j.kernels.FlashAttention.Operand;
+import org.openjdk.jmh.annotations.Benchmark;
+import org.openjdk.jmh.annotations.BenchmarkMode;
+import org.openjdk.jmh.annotations.Fork;
+import org.openjdk.jmh.annotations.Level;
+import org.openjdk.jmh.annotations.Measurement;
+import org.openjdk.jmh.annotations.Mode;
+import org.openjdk.jmh.annotations.OutputTimeUnit;
+import org.openjdk.jmh.annotations.Param;
+import org.openjdk.jmh.annotations.Scope;
+import org.openjdk.jmh.annotations.Setup;
+import org.openjdk.jmh.annotations.State;
+import org.openjdk.jmh.annotations.Warmup;
+
+import java.util.concurrent.TimeUnit;
+
+/**
+ * {@link Backend#attention} on the two attention workloads of Z-Image, head dim 128 throughout:
+ * <ul>
+ *   <li>{@link #dit}: the diffusion transformer's self-attention, 30 heads, no mask, over the unified
+ *       image + caption sequence: L = 1088 (512² images) or 4160 (1024²).
+ *       One op is {@code 4·L²·30·128} FLOP (Q·Kᵀ and P·V, a multiply-add counts 2).</li>
+ *   <li>{@link #textEncoder}: the Qwen3 text encoder's causal grouped-query attention, 32 query heads
+ *       sharing 8 key/value heads, L = 512 (the longest prompt). Only the visible half is computed:
+ *       {@code 2·L·(L+1)·32·128} FLOP per op.</li>
+ * </ul>
+ * {@code GFLOP/s = FLOP / (ms per op · 10⁶)}. Q, K, V and the output are separate row-major buffers,
+ * as the models hand them over.
+ */
+@BenchmarkMode(Mode.AverageTime)
+@OutputTimeUnit(TimeUnit.MILLISECONDS)
+@Fork(value = 1, jvmArgsAppend = {"--add-modules=jdk.incubator.vector", "--enable-native-access=ALL-UNNAMED"})
+@Warmup(iterations = 2)
+@Measurement(iterations = 5)
+public class AttentionBench {
+
+    static final int HEAD_DIM = 128;
+
+    /** Q, K, V and output buffers for one attention call. */
+    public abstract static class Inputs {
+
+        Backend be;
+        Operand q;
+        Operand k;
+        Operand v;
+        Operand out;
+        int seqLen;
+        int heads;
+        int kvHeads;
+
+        void prepare(String backendName, int seqLen, int heads, int kvHeads) {
+            be = Backends.select(backendName);
+            int qDim = heads * HEAD_DIM;
+            int kvDim = kvHeads * HEAD_DIM;
+            q = new Operand(RandomData.activations(seqLen * qDim, 1), 0, qDim);
+            k = new Operand(RandomData.activations(seqLen * kvDim, 2), 0, kvDim);
+            v = new Operand(RandomData.activations(seqLen * kvDim, 3), 0, kvDim);
+            out = new Operand(new float[seqLen * qDim], 0, qDim);
+            this.seqLen = seqLen;
+            this.heads = heads;
+            this.kvHeads = kvHeads;
+        }
+
+        float[] run(boolean causal) {
+            be.attention(q, k, v, out, seqLen, seqLen, heads, kvHeads, HEAD_DIM, (float) (1 / Math.sqrt(HEAD_DIM)),
+                    causal, null, 0);
+            return out.data();
+        }
+    }
+
+    @State(Scope.Benchmark)
+    public static class DitSelfAttention extends Inputs {
+
+        /** The unified sequence length: 1088 at 512², 4160 at 1024². */
+        @Param({"1088", "4160"})
+        public int seqLen;
+
+        @Param({"java", "onednn"})
+        public String backend;
+
+        @Setup(Level.Trial)
+        public void setUp() {
+            prepare(backend, seqLen, 30, 30);
+        }
+    }
+
+    @State(Scope.Benchmark)
+    public static class TextEncoderAttention extends Inputs {
+
+        @Param({"java", "onednn"})
+        public String backend;
+
+        @Setup(Level.Trial)
+        public void setUp() {
+            prepare(backend, 512, 32, 8);
+        }
+    }
+
+    @Benchmark
+    public float[] dit(DitSelfAttention p) {
+        return p.run(false);
+    }
+
+    @Benchmark
+    public float[] textEncoder(TextEncoderAttention p) {
+        return p.run(true);
+    }
+}
