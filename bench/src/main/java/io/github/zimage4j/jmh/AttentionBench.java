@@ -1,5 +1,6 @@
 package io.github.zimage4j.jmh;
 
+import io.github.zimage4j.kernels.AttentionSpec;
 import io.github.zimage4j.kernels.Backend;
 import io.github.zimage4j.kernels.Backends;
 import io.github.zimage4j.kernels.FlashAttention.Operand;
@@ -65,9 +66,9 @@ public class AttentionBench {
             this.kvHeads = kvHeads;
         }
 
-        float[] run(boolean causal) {
-            be.attention(q, k, v, out, seqLen, seqLen, heads, kvHeads, HEAD_DIM, (float) (1 / Math.sqrt(HEAD_DIM)),
-                    causal, null, 0);
+        float[] run(boolean causal, String precision) {
+            be.attention(q, k, v, out, AttentionSpec.self(seqLen, heads, HEAD_DIM).withKvHeads(kvHeads).withCausal(causal)
+                    .withBf16(precision.equals("bf16")));
             return out.data();
         }
     }
@@ -82,6 +83,10 @@ public class AttentionBench {
         @Param({"java", "onednn"})
         public String backend;
 
+        /** bf16 products where the backend has them (the DiT's bf16 weights allow it), else float32. */
+        @Param({"bf16", "f32"})
+        public String precision;
+
         @Setup(Level.Trial)
         public void setUp() {
             prepare(backend, seqLen, 30, 30);
@@ -94,6 +99,9 @@ public class AttentionBench {
         @Param({"java", "onednn"})
         public String backend;
 
+        @Param({"bf16", "f32"})
+        public String precision;
+
         @Setup(Level.Trial)
         public void setUp() {
             prepare(backend, 512, 32, 8);
@@ -102,11 +110,11 @@ public class AttentionBench {
 
     @Benchmark
     public float[] dit(DitSelfAttention p) {
-        return p.run(false);
+        return p.run(false, p.precision);
     }
 
     @Benchmark
     public float[] textEncoder(TextEncoderAttention p) {
-        return p.run(true);
+        return p.run(true, p.precision);
     }
 }
