@@ -152,35 +152,45 @@ public final class FlashAttention {
         }
     }
 
-    /** s[i, 0..BK) = q[q0+i] · kt[:, 0..BK), two query rows at a time. */
+    /** s[i, 0..BK) = q[q0+i] · kt[:, 0..BK): four query rows × four key vectors per register tile. */
     private static void scores(float[] q, int qBase, int qStride, int q0, int rows, float[] kt, int hd, float[] s) {
         int i = 0;
-        for (; i + 1 < rows; i += 2) {
+        for (; i + 3 < rows; i += 4) {
             int qa = qBase + (q0 + i) * qStride;
             int qb = qa + qStride;
+            int qc = qb + qStride;
+            int qd = qc + qStride;
             FloatVector a0 = FloatVector.zero(S), a1 = a0, a2 = a0, a3 = a0;
             FloatVector b0 = a0, b1 = a0, b2 = a0, b3 = a0;
-            for (int d = 0; d < hd; d++) {
-                int kr = d * BK;
+            FloatVector c0 = a0, c1 = a0, c2 = a0, c3 = a0;
+            FloatVector d0 = a0, d1 = a0, d2 = a0, d3 = a0;
+            for (int d = 0, kr = 0; d < hd; d++, kr += BK) {
                 FloatVector k0 = FloatVector.fromArray(S, kt, kr);
                 FloatVector k1 = FloatVector.fromArray(S, kt, kr + VL);
                 FloatVector k2 = FloatVector.fromArray(S, kt, kr + 2 * VL);
                 FloatVector k3 = FloatVector.fromArray(S, kt, kr + 3 * VL);
                 FloatVector x = FloatVector.broadcast(S, q[qa + d]);
                 a0 = k0.fma(x, a0); a1 = k1.fma(x, a1); a2 = k2.fma(x, a2); a3 = k3.fma(x, a3);
-                FloatVector y = FloatVector.broadcast(S, q[qb + d]);
-                b0 = k0.fma(y, b0); b1 = k1.fma(y, b1); b2 = k2.fma(y, b2); b3 = k3.fma(y, b3);
+                x = FloatVector.broadcast(S, q[qb + d]);
+                b0 = k0.fma(x, b0); b1 = k1.fma(x, b1); b2 = k2.fma(x, b2); b3 = k3.fma(x, b3);
+                x = FloatVector.broadcast(S, q[qc + d]);
+                c0 = k0.fma(x, c0); c1 = k1.fma(x, c1); c2 = k2.fma(x, c2); c3 = k3.fma(x, c3);
+                x = FloatVector.broadcast(S, q[qd + d]);
+                d0 = k0.fma(x, d0); d1 = k1.fma(x, d1); d2 = k2.fma(x, d2); d3 = k3.fma(x, d3);
             }
             int so = i * BK;
             a0.intoArray(s, so); a1.intoArray(s, so + VL); a2.intoArray(s, so + 2 * VL); a3.intoArray(s, so + 3 * VL);
             so += BK;
             b0.intoArray(s, so); b1.intoArray(s, so + VL); b2.intoArray(s, so + 2 * VL); b3.intoArray(s, so + 3 * VL);
+            so += BK;
+            c0.intoArray(s, so); c1.intoArray(s, so + VL); c2.intoArray(s, so + 2 * VL); c3.intoArray(s, so + 3 * VL);
+            so += BK;
+            d0.intoArray(s, so); d1.intoArray(s, so + VL); d2.intoArray(s, so + 2 * VL); d3.intoArray(s, so + 3 * VL);
         }
         for (; i < rows; i++) {
             int qa = qBase + (q0 + i) * qStride;
             FloatVector a0 = FloatVector.zero(S), a1 = a0, a2 = a0, a3 = a0;
-            for (int d = 0; d < hd; d++) {
-                int kr = d * BK;
+            for (int d = 0, kr = 0; d < hd; d++, kr += BK) {
                 FloatVector x = FloatVector.broadcast(S, q[qa + d]);
                 a0 = FloatVector.fromArray(S, kt, kr).fma(x, a0);
                 a1 = FloatVector.fromArray(S, kt, kr + VL).fma(x, a1);
@@ -192,33 +202,65 @@ public final class FlashAttention {
         }
     }
 
-    /** o[i, :] += Σ_j p[i, j] · v[j, :] over the block's keys. */
+    /**
+     * o[i, :] += Σ_j p[i, j] · v[j, :] over the block's keys: four rows × four value vectors per register
+     * tile where the head is wide enough, masked single vectors for the rest.
+     */
     private static void accumulatePV(float[] p, int rows, int bk, float[] v, int vBase, int vStride, float[] o, int hd) {
-        for (int d = 0; d < hd; d += VL) {
-            VectorMask<Float> mask = S.indexInRange(d, hd);
-            int i = 0;
-            for (; i + 1 < rows; i += 2) {
-                FloatVector acc0 = FloatVector.fromArray(S, o, i * hd + d, mask);
-                FloatVector acc1 = FloatVector.fromArray(S, o, (i + 1) * hd + d, mask);
-                int pa = i * BK;
-                int pb = pa + BK;
-                for (int j = 0; j < bk; j++) {
-                    FloatVector vj = FloatVector.fromArray(S, v, vBase + j * vStride + d, mask);
-                    acc0 = vj.fma(FloatVector.broadcast(S, p[pa + j]), acc0);
-                    acc1 = vj.fma(FloatVector.broadcast(S, p[pb + j]), acc1);
-                }
-                acc0.intoArray(o, i * hd + d, mask);
-                acc1.intoArray(o, (i + 1) * hd + d, mask);
+        int wide = hd - hd % (4 * VL);
+        int i = 0;
+        for (; i + 3 < rows; i += 4) {
+            int pa = i * BK;
+            int oa = i * hd;
+            for (int d = 0; d < wide; d += 4 * VL) {
+                pv4x4(p, pa, bk, v, vBase + d, vStride, o, oa + d, hd);
             }
-            for (; i < rows; i++) {
-                FloatVector acc = FloatVector.fromArray(S, o, i * hd + d, mask);
-                int pa = i * BK;
+        }
+        for (int r = 0; r < rows; r++) {
+            int from = r < i ? wide : 0; // rows in a four-row tile only lack the narrow tail
+            for (int d = from; d < hd; d += VL) {
+                VectorMask<Float> mask = S.indexInRange(d, hd);
+                FloatVector acc = FloatVector.fromArray(S, o, r * hd + d, mask);
+                int pa = r * BK;
                 for (int j = 0; j < bk; j++) {
                     acc = FloatVector.fromArray(S, v, vBase + j * vStride + d, mask).fma(FloatVector.broadcast(S, p[pa + j]), acc);
                 }
-                acc.intoArray(o, i * hd + d, mask);
+                acc.intoArray(o, r * hd + d, mask);
             }
         }
+    }
+
+    /** Four rows (p rows at pa, pa+BK, …; o rows at oa, oa+hd, …) × four vectors of columns starting at vCol. */
+    private static void pv4x4(float[] p, int pa, int bk, float[] v, int vCol, int vStride, float[] o, int oa, int hd) {
+        FloatVector a0 = FloatVector.fromArray(S, o, oa), a1 = FloatVector.fromArray(S, o, oa + VL);
+        FloatVector a2 = FloatVector.fromArray(S, o, oa + 2 * VL), a3 = FloatVector.fromArray(S, o, oa + 3 * VL);
+        int ob = oa + hd;
+        FloatVector b0 = FloatVector.fromArray(S, o, ob), b1 = FloatVector.fromArray(S, o, ob + VL);
+        FloatVector b2 = FloatVector.fromArray(S, o, ob + 2 * VL), b3 = FloatVector.fromArray(S, o, ob + 3 * VL);
+        int oc = ob + hd;
+        FloatVector c0 = FloatVector.fromArray(S, o, oc), c1 = FloatVector.fromArray(S, o, oc + VL);
+        FloatVector c2 = FloatVector.fromArray(S, o, oc + 2 * VL), c3 = FloatVector.fromArray(S, o, oc + 3 * VL);
+        int od = oc + hd;
+        FloatVector d0 = FloatVector.fromArray(S, o, od), d1 = FloatVector.fromArray(S, o, od + VL);
+        FloatVector d2 = FloatVector.fromArray(S, o, od + 2 * VL), d3 = FloatVector.fromArray(S, o, od + 3 * VL);
+        for (int j = 0, vr = vCol; j < bk; j++, vr += vStride) {
+            FloatVector v0 = FloatVector.fromArray(S, v, vr);
+            FloatVector v1 = FloatVector.fromArray(S, v, vr + VL);
+            FloatVector v2 = FloatVector.fromArray(S, v, vr + 2 * VL);
+            FloatVector v3 = FloatVector.fromArray(S, v, vr + 3 * VL);
+            FloatVector x = FloatVector.broadcast(S, p[pa + j]);
+            a0 = v0.fma(x, a0); a1 = v1.fma(x, a1); a2 = v2.fma(x, a2); a3 = v3.fma(x, a3);
+            x = FloatVector.broadcast(S, p[pa + BK + j]);
+            b0 = v0.fma(x, b0); b1 = v1.fma(x, b1); b2 = v2.fma(x, b2); b3 = v3.fma(x, b3);
+            x = FloatVector.broadcast(S, p[pa + 2 * BK + j]);
+            c0 = v0.fma(x, c0); c1 = v1.fma(x, c1); c2 = v2.fma(x, c2); c3 = v3.fma(x, c3);
+            x = FloatVector.broadcast(S, p[pa + 3 * BK + j]);
+            d0 = v0.fma(x, d0); d1 = v1.fma(x, d1); d2 = v2.fma(x, d2); d3 = v3.fma(x, d3);
+        }
+        a0.intoArray(o, oa); a1.intoArray(o, oa + VL); a2.intoArray(o, oa + 2 * VL); a3.intoArray(o, oa + 3 * VL);
+        b0.intoArray(o, ob); b1.intoArray(o, ob + VL); b2.intoArray(o, ob + 2 * VL); b3.intoArray(o, ob + 3 * VL);
+        c0.intoArray(o, oc); c1.intoArray(o, oc + VL); c2.intoArray(o, oc + 2 * VL); c3.intoArray(o, oc + 3 * VL);
+        d0.intoArray(o, od); d1.intoArray(o, od + VL); d2.intoArray(o, od + 2 * VL); d3.intoArray(o, od + 3 * VL);
     }
 
     private static void scaleRow(float[] o, int off, int len, float f) {
