@@ -91,12 +91,14 @@ final class OneDnnAttention {
         MemorySegment sn = sBuf.ensure((long) s.heads() * BQ * keys * 4);
         MemorySegment pn = pBuf.ensure((long) s.heads() * BQ * keys * es);
         int causalShift = s.causal() ? keys - sq : Integer.MIN_VALUE;
+        float[] inverseSums = new float[s.heads() * BQ];
         for (int b0 = 0; b0 < sq; b0 += BQ) {
             int bq = Math.min(BQ, sq - b0);
             Pair mm = pair(new Key(bq, keys, kh, rep, hd, bf16));
             mm.scores().execute(qn.asSlice((long) b0 * qw * es), kn, MemorySegment.NULL, sn);
-            softmax(sn, pn, s.heads() * bq, bq, keys, b0, s.scale(), causalShift, bf16);
+            exponentials(sn, pn, s.heads() * bq, bq, keys, b0, s.scale(), causalShift, bf16, inverseSums);
             mm.values().execute(pn, vn, MemorySegment.NULL, on.asSlice((long) b0 * qw * 4));
+            normalize(on, b0, bq, s.heads(), hd, inverseSums);
         }
         MemorySegment.copy(on, Bf16.F32, 0, out.data(), out.offset(), sq * qw);
     }
@@ -137,13 +139,16 @@ final class OneDnnAttention {
     }
 
     /**
-     * Row r of the [heads·bq, keys] scores (query b0 + r % bq) → probabilities, as bf16 or float32.
-     * Hidden keys (causal) get probability 0.
+     * Row r of the [heads·bq, keys] scores (query b0 + r % bq) → unnormalized probabilities
+     * {@code exp(s·scale − max)} as bf16 or float32, and the inverse of each row's sum (the division
+     * happens on the much smaller output rows). Hidden keys (causal) get 0. Rows are copied to the heap
+     * first: bulk copies and array loads are several times faster than vector loads from native memory.
      */
-    private static void softmax(MemorySegment sn, MemorySegment pn, int rows, int bq, int keys, int b0, float scale,
-                                int causalShift, boolean bf16) {
+    private static void exponentials(MemorySegment sn, MemorySegment pn, int rows, int bq, int keys, int b0, float scale,
+                                     int causalShift, boolean bf16, float[] inverseSums) {
         int perTask = Math.max(1, rows / (Parallel.get().threads() * 8));
         int tasks = (rows + perTask - 1) / perTask;
+        int vl = FS.length();
         Parallel.get().forEach(tasks, t -> {
             int end = Math.min(rows, (t + 1) * perTask);
             float[] row = new float[keys];
@@ -153,7 +158,7 @@ final class OneDnnAttention {
                 MemorySegment.copy(sn, Bf16.F32, base * 4, row, 0, visible);
                 FloatVector vmax = FloatVector.broadcast(FS, Float.NEGATIVE_INFINITY);
                 int j = 0;
-                for (; j + FS.length() <= visible; j += FS.length()) {
+                for (; j + vl <= visible; j += vl) {
                     vmax = vmax.max(FloatVector.fromArray(FS, row, j));
                 }
                 float max = vmax.reduceLanes(VectorOperators.MAX);
@@ -164,46 +169,62 @@ final class OneDnnAttention {
                 FloatVector shift = FloatVector.broadcast(FS, max * scale);
                 FloatVector vsum = FloatVector.zero(FS);
                 j = 0;
-                for (; j + FS.length() <= visible; j += FS.length()) {
-                    FloatVector e = FloatVector.fromArray(FS, row, j).mul(sc).sub(shift).lanewise(VectorOperators.EXP);
-                    e.intoArray(row, j);
-                    vsum = vsum.add(e);
+                // Vectors stay in this loop (no calls taking them), so they are never boxed.
+                if (bf16) {
+                    for (; j + vl <= visible; j += vl) {
+                        FloatVector e = FloatVector.fromArray(FS, row, j).mul(sc).sub(shift).lanewise(VectorOperators.EXP);
+                        vsum = vsum.add(e);
+                        IntVector bits = e.reinterpretAsInts();
+                        IntVector rounded = bits.add(0x7FFF).add(bits.lanewise(VectorOperators.LSHR, 16).and(1))
+                                .lanewise(VectorOperators.LSHR, 16);
+                        ((ShortVector) rounded.convertShape(VectorOperators.I2S, SS, 0))
+                                .intoMemorySegment(pn, 2 * (base + j), ByteOrder.LITTLE_ENDIAN);
+                    }
+                } else {
+                    for (; j + vl <= visible; j += vl) {
+                        FloatVector e = FloatVector.fromArray(FS, row, j).mul(sc).sub(shift).lanewise(VectorOperators.EXP);
+                        vsum = vsum.add(e);
+                        e.intoArray(row, j);
+                    }
+                    MemorySegment.copy(row, 0, pn, Bf16.F32, 4 * base, j);
                 }
                 float sum = vsum.reduceLanes(VectorOperators.ADD);
                 for (; j < visible; j++) {
-                    row[j] = (float) Math.exp(row[j] * scale - max * scale);
-                    sum += row[j];
+                    float e = (float) Math.exp(row[j] * scale - max * scale);
+                    sum += e;
+                    storeScalar(e, pn, base + j, bf16);
                 }
-                float inv = 1f / sum;
-                java.util.Arrays.fill(row, visible, keys, 0f);
-                write(row, keys, inv, pn, base, bf16);
+                for (; j < keys; j++) {
+                    storeScalar(0f, pn, base + j, bf16);
+                }
+                inverseSums[r] = 1f / sum;
             }
         });
     }
 
-    private static void write(float[] row, int n, float inv, MemorySegment pn, long base, boolean bf16) {
-        FloatVector iv = FloatVector.broadcast(FS, inv);
-        int j = 0;
+    private static void storeScalar(float e, MemorySegment pn, long index, boolean bf16) {
         if (bf16) {
-            IntVector one = IntVector.broadcast(IS, 1);
-            IntVector half = IntVector.broadcast(IS, 0x7FFF);
-            for (; j + FS.length() <= n; j += FS.length()) {
-                IntVector bits = FloatVector.fromArray(FS, row, j).mul(iv).reinterpretAsInts();
-                IntVector rounded = bits.add(half).add(bits.lanewise(VectorOperators.LSHR, 16).and(one))
-                        .lanewise(VectorOperators.LSHR, 16);
-                ((ShortVector) rounded.convertShape(VectorOperators.I2S, SS, 0))
-                        .intoMemorySegment(pn, 2 * (base + j), ByteOrder.LITTLE_ENDIAN);
-            }
-            for (; j < n; j++) {
-                pn.set(java.lang.foreign.ValueLayout.JAVA_SHORT_UNALIGNED, 2 * (base + j),
-                        io.github.zimage4j.tensor.FloatFormats.floatToBf16(row[j] * inv));
-            }
+            pn.set(java.lang.foreign.ValueLayout.JAVA_SHORT_UNALIGNED, 2 * index, io.github.zimage4j.tensor.FloatFormats.floatToBf16(e));
         } else {
-            for (; j + FS.length() <= n; j += FS.length()) {
-                FloatVector.fromArray(FS, row, j).mul(iv).intoMemorySegment(pn, 4 * (base + j), ByteOrder.LITTLE_ENDIAN);
-            }
-            for (; j < n; j++) {
-                pn.set(Bf16.F32, 4 * (base + j), row[j] * inv);
+            pn.set(Bf16.F32, 4 * index, e);
+        }
+    }
+
+    /** Divides each head's output row of this block by its probability sum. */
+    private static void normalize(MemorySegment on, int b0, int bq, int heads, int hd, float[] inverseSums) {
+        long qw = (long) heads * hd;
+        for (int h = 0; h < heads; h++) {
+            for (int i = 0; i < bq; i++) {
+                FloatVector inv = FloatVector.broadcast(FS, inverseSums[h * bq + i]);
+                long off = 4 * ((b0 + i) * qw + (long) h * hd);
+                int d = 0;
+                for (; d + FS.length() <= hd; d += FS.length()) {
+                    FloatVector.fromMemorySegment(FS, on, off + 4L * d, ByteOrder.LITTLE_ENDIAN).mul(inv)
+                            .intoMemorySegment(on, off + 4L * d, ByteOrder.LITTLE_ENDIAN);
+                }
+                for (; d < hd; d++) {
+                    on.set(Bf16.F32, off + 4L * d, on.get(Bf16.F32, off + 4L * d) * inverseSums[h * bq + i]);
+                }
             }
         }
     }
