@@ -20,6 +20,11 @@ public final class Memory {
         return statusKb("VmRSS:");
     }
 
+    /** Anonymous (heap, native buffers) and file-backed (mapped weights) resident memory, e.g. "anon 2.1 GB, file 12.3 GB". */
+    public static String residentBreakdown() {
+        return String.format("anon %.2f GB, file %.2f GB", statusKb("RssAnon:") / 1e9, statusKb("RssFile:") / 1e9);
+    }
+
     private static long statusKb(String key) {
         try {
             for (String line : Files.readAllLines(Path.of("/proc/self/status"))) {

@@ -14,6 +14,14 @@ import io.github.zimage4j.textencoder.Qwen3Config;
 import io.github.zimage4j.textencoder.Qwen3TextEncoder;
 import io.github.zimage4j.vae.AutoencoderKL;
 import io.github.zimage4j.vae.VaeConfig;
+import io.github.zimage4j.pipeline.Cancellation;
+import io.github.zimage4j.pipeline.Denoiser;
+import io.github.zimage4j.pipeline.GenerationRequest;
+import io.github.zimage4j.pipeline.ModelFiles;
+import io.github.zimage4j.pipeline.PipelineListener;
+import io.github.zimage4j.pipeline.TinyModel;
+import io.github.zimage4j.pipeline.Variant;
+import io.github.zimage4j.pipeline.ZImagePipeline;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 
@@ -42,7 +50,9 @@ final class BenchCommand implements Callable<Integer> {
     List<Integer> sizes;
 
     @Option(names = "--components", split = ",", defaultValue = "text-encoder,transformer,vae",
-            description = "Components to time: text-encoder, transformer, vae. Default: ${DEFAULT-VALUE}.")
+            description = {"Components to time: text-encoder, transformer, vae, generate. Default: ${DEFAULT-VALUE}.",
+                    "generate runs a whole Turbo text-to-image generation at the largest --sizes through the pipeline "
+                            + "(prompt encoding, --steps denoising steps, VAE decode); run it alone to read its peak memory."})
     List<String> components;
 
     @Option(names = "--prompt-tokens", defaultValue = "512",
@@ -82,6 +92,9 @@ final class BenchCommand implements Callable<Integer> {
             description = "A real VAE (diffusers vae/ folder or BFL ae.safetensors) instead of random weights.")
     Path vae;
 
+    @Option(names = "--steps", defaultValue = "8", description = "Denoising steps of the generate component. Default: ${DEFAULT-VALUE} (Turbo).")
+    int steps;
+
     @Option(names = "--json", description = "Print one JSON object instead of a table.")
     boolean json;
 
@@ -98,8 +111,9 @@ final class BenchCommand implements Callable<Integer> {
             throw new IllegalArgumentException("--runs must be at least 1, got " + runs);
         }
         for (String c : components) {
-            if (!List.of("transformer", "text-encoder", "vae").contains(c)) {
-                throw new IllegalArgumentException("--components: unknown component '" + c + "' (known: text-encoder, transformer, vae)");
+            if (!List.of("transformer", "text-encoder", "vae", "generate").contains(c)) {
+                throw new IllegalArgumentException("--components: unknown component '" + c
+                        + "' (known: text-encoder, transformer, vae, generate)");
             }
         }
         Backend be = Backends.select(backend);
@@ -114,7 +128,11 @@ final class BenchCommand implements Callable<Integer> {
         if (components.contains("vae")) {
             benchVae(be, result);
         }
+        if (components.contains("generate")) {
+            benchGenerate(be, result);
+        }
         result.put("peak_rss_bytes", Memory.peakRssBytes());
+        result.put("heap_committed_bytes", Runtime.getRuntime().totalMemory());
         System.out.println(json ? result.json() : result.table());
         return 0;
     }
@@ -252,6 +270,64 @@ final class BenchCommand implements Callable<Integer> {
                 result.add(new BenchResult.Row("vae-decode", px + "x" + px, median(t), flops, runs, "untiled"));
             }
         }
+    }
+
+    /** The prompt of the stable-diffusion.cpp comparison runs: 37 tokens with the chat template. */
+    static final String PROMPT = "A photograph of a red fox sitting in fresh snow at the edge of a pine forest, soft morning light, "
+            + "shallow depth of field, detailed fur";
+
+    /** A whole Turbo generation on a full-size random model folder whose weights are the cached random checkpoints. */
+    private void benchGenerate(Backend be, BenchResult result) throws Exception {
+        ZImageTransformerConfig dit = ZImageTransformerConfig.published();
+        Path ditWeights = transformer != null ? transformer : randomCheckpoint("transformer", dit.expectedTensors());
+        Path teWeights = randomCheckpoint("text_encoder", Qwen3Config.QWEN3_4B.expectedTensors());
+        Path vaeWeights = randomCheckpoint("vae", VaeConfig.flux().expectedTensors());
+        Path dir = cacheDir().resolve("model-" + weightDtype().safetensorsName().toLowerCase() + "-seed" + seed);
+        TinyModel.writeLayout(dir, dit, Qwen3Config.QWEN3_4B, VaeConfig.flux(), Variant.TURBO);
+        link(dir.resolve("transformer/diffusion_pytorch_model.safetensors"), ditWeights);
+        link(dir.resolve("text_encoder/model.safetensors"), teWeights);
+        link(dir.resolve("vae/diffusion_pytorch_model.safetensors"), vaeWeights);
+        int px = sizes.stream().max(Integer::compare).orElseThrow();
+        double[] stage = new double[3];
+        List<Double> stepSeconds = new ArrayList<>();
+        long t0 = System.nanoTime();
+        try (ZImagePipeline pipe = ZImagePipeline.load(ModelFiles.resolve(dir.toString(), ModelFiles.Overrides.none()),
+                new ZImagePipeline.Options(be.name(), Variant.TURBO))) {
+            long[] mark = {System.nanoTime()};
+            int[] current = {-1};
+            PipelineListener listener = new PipelineListener() {
+                @Override
+                public void stage(Stage s) {
+                    long now = System.nanoTime();
+                    if (current[0] >= 0) {
+                        stage[current[0]] = (now - mark[0]) / 1e9;
+                    }
+                    current[0] = s.ordinal();
+                    mark[0] = now;
+                }
+
+                @Override
+                public void step(Denoiser.Step s) {
+                    stepSeconds.add(s.seconds());
+                    log.printf("generate %d² step %d/%d: %.2f s (resident: %s)%n", px, s.index() + 1, s.total(), s.seconds(),
+                            Memory.residentBreakdown());
+                }
+            };
+            pipe.generate(GenerationRequest.of(PROMPT, px, px).withSteps(steps).withSeed(seed), listener, new Cancellation());
+            stage[current[0]] = (System.nanoTime() - mark[0]) / 1e9;
+        }
+        double total = (System.nanoTime() - t0) / 1e9;
+        String size = px + "x" + px;
+        double[] st = stepSeconds.stream().mapToDouble(Double::doubleValue).toArray();
+        result.add(new BenchResult.Row("generate-prompt", size, stage[0], 0, 1, "tokenize + text encoder (incl. reading its weights)"));
+        result.add(new BenchResult.Row("generate-step", size, median(st), 0, st.length, "median denoising step (first includes reading weights)"));
+        result.add(new BenchResult.Row("generate-decode", size, stage[2], VaeConfig.flux().decoderFlops(px / 8, px / 8), 1, "VAE decode + 8-bit conversion"));
+        result.add(new BenchResult.Row("generate-total", size, total, 0, 1, steps + " steps, load included"));
+    }
+
+    private static void link(Path at, Path target) throws java.io.IOException {
+        Files.deleteIfExists(at);
+        Files.createSymbolicLink(at, target.toAbsolutePath());
     }
 
     /** Linear layers and attention of the layers that run (all but the last), 1 multiply-add = 2 FLOP. */

@@ -43,6 +43,9 @@ final class TransformerBlock {
     private final float[] ffnNorm2;
     private final Linear adaLNModulation; // null in the context refiner
 
+    /** Rows per feed-forward pass: bounds the hidden activations (2 × 2048 × 10240 floats) at any image size. */
+    static final int FFN_CHUNK = 2048;
+
     /** q/k RMSNorm epsilon, fixed in the reference independent of norm_eps. */
     private static final float QK_NORM_EPS = 1e-5f;
 
@@ -120,7 +123,7 @@ final class TransformerBlock {
                 v = new float[n];
                 attn = new float[n];
             }
-            int f = rows * ffn;
+            int f = Math.min(rows, FFN_CHUNK) * ffn;
             if (gate.length < f) {
                 gate = new float[f];
                 up = new float[f];
@@ -171,10 +174,14 @@ final class TransformerBlock {
             be.rmsNorm(x, s.start() * dim, s.rows(), dim, ffnNorm1, eps,
                     mod == null ? null : mod[s.sample()].scaleMlp(), h, s.start() * dim);
         }
-        be.linear(h, 0, rows, w1, ws.gate, 0);
-        be.linear(h, 0, rows, w3, ws.up, 0);
-        be.swiglu(ws.gate, 0, ws.up, 0, rows * w1.out());
-        be.linear(ws.gate, 0, rows, w2, h, 0);
+        // In row chunks: the 10240-wide hidden activations are the largest buffers of the model.
+        for (int r0 = 0; r0 < rows; r0 += FFN_CHUNK) {
+            int n = Math.min(FFN_CHUNK, rows - r0);
+            be.linear(h, r0 * dim, n, w1, ws.gate, 0);
+            be.linear(h, r0 * dim, n, w3, ws.up, 0);
+            be.swiglu(ws.gate, 0, ws.up, 0, n * w1.out());
+            be.linear(ws.gate, 0, n, w2, h, r0 * dim); // each chunk's input rows are read before they are overwritten
+        }
         for (Segment s : segments) {
             be.addRmsNormed(x, s.start() * dim, h, s.start() * dim, s.rows(), dim, ffnNorm2, eps,
                     mod == null ? null : mod[s.sample()].gateMlp());

@@ -40,12 +40,15 @@ public final class SafeTensors implements TensorSource {
 
     private final String description;
     private final Arena arena;
+    private final List<MemorySegment> mappings;
     private final Map<String, StoredTensor> tensors;
     private final Map<String, String> metadata;
 
-    private SafeTensors(String description, Arena arena, Map<String, StoredTensor> tensors, Map<String, String> metadata) {
+    private SafeTensors(String description, Arena arena, List<MemorySegment> mappings, Map<String, StoredTensor> tensors,
+                        Map<String, String> metadata) {
         this.description = description;
         this.arena = arena;
+        this.mappings = List.copyOf(mappings);
         this.tensors = Collections.unmodifiableMap(tensors);
         this.metadata = Collections.unmodifiableMap(metadata);
     }
@@ -67,8 +70,9 @@ public final class SafeTensors implements TensorSource {
         Arena arena = Arena.ofShared();
         try {
             Map<String, String> meta = new LinkedHashMap<>();
-            Map<String, StoredTensor> map = mapFile(path, arena, meta);
-            return new SafeTensors(path.toString(), arena, map, meta);
+            List<MemorySegment> mappings = new ArrayList<>();
+            Map<String, StoredTensor> map = mapFile(path, arena, meta, mappings);
+            return new SafeTensors(path.toString(), arena, mappings, map, meta);
         } catch (IOException | RuntimeException e) {
             arena.close();
             throw e;
@@ -125,9 +129,10 @@ public final class SafeTensors implements TensorSource {
         try {
             Map<String, StoredTensor> all = new LinkedHashMap<>();
             Map<String, String> meta = new LinkedHashMap<>();
+            List<MemorySegment> mappings = new ArrayList<>();
             for (Map.Entry<String, List<String>> shard : byShard.entrySet()) {
                 Path file = dir.resolve(shard.getKey());
-                Map<String, StoredTensor> inShard = mapFile(file, arena, meta);
+                Map<String, StoredTensor> inShard = mapFile(file, arena, meta, mappings);
                 for (String name : shard.getValue()) {
                     if (!inShard.containsKey(name)) {
                         throw new ModelFileException(index + ": tensor '" + name + "' is mapped to " + file.getFileName()
@@ -146,7 +151,7 @@ public final class SafeTensors implements TensorSource {
                     }
                 }
             }
-            return new SafeTensors(index.toString(), arena, all, meta);
+            return new SafeTensors(index.toString(), arena, mappings, all, meta);
         } catch (IOException | RuntimeException e) {
             arena.close();
             throw e;
@@ -154,7 +159,8 @@ public final class SafeTensors implements TensorSource {
     }
 
     /** Maps one file, validates its header and returns its tensors in file order. */
-    private static Map<String, StoredTensor> mapFile(Path file, Arena arena, Map<String, String> metaOut) throws IOException {
+    private static Map<String, StoredTensor> mapFile(Path file, Arena arena, Map<String, String> metaOut,
+                                                     List<MemorySegment> mappings) throws IOException {
         MemorySegment seg;
         try (FileChannel ch = FileChannel.open(file, StandardOpenOption.READ)) {
             long size = ch.size();
@@ -163,6 +169,7 @@ public final class SafeTensors implements TensorSource {
             }
             seg = ch.map(FileChannel.MapMode.READ_ONLY, 0, size, arena);
         }
+        mappings.add(seg);
         long size = seg.byteSize();
         long headerLen = seg.get(ValueLayout.JAVA_LONG_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN), 0);
         if (headerLen < 2 || headerLen > MAX_HEADER_BYTES) {
@@ -298,6 +305,16 @@ public final class SafeTensors implements TensorSource {
     @Override
     public StoredTensor find(String name) {
         return tensors.get(name);
+    }
+
+    /**
+     * Drops the mapped pages from this process's resident memory; they come back from the OS page cache
+     * on next use. A pipeline calls this between stages so only one model is resident at a time.
+     */
+    public void releaseResidentPages() {
+        for (MemorySegment m : mappings) {
+            ResidentPages.release(m);
+        }
     }
 
     /** The {@code __metadata__} string pairs of the file(s). */

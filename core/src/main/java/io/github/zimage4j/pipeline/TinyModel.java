@@ -32,6 +32,18 @@ public final class TinyModel {
 
     /** Writes the model into {@code dir} (created; existing component files are replaced). */
     public static void write(Path dir, long seed) throws IOException {
+        writeLayout(dir, TRANSFORMER, TEXT_ENCODER, VAE, Variant.TURBO);
+        RandomCheckpoint.write(dir.resolve("transformer/diffusion_pytorch_model.safetensors"), TRANSFORMER.expectedTensors(), DType.BF16, seed);
+        RandomCheckpoint.write(dir.resolve("text_encoder/model.safetensors"), TEXT_ENCODER.expectedTensors(), DType.BF16, seed + 1);
+        RandomCheckpoint.write(dir.resolve("vae/diffusion_pytorch_model.safetensors"), VAE.expectedTensors(), DType.BF16, seed + 2);
+    }
+
+    /**
+     * Writes a diffusers folder's model_index.json and every component's config (with the real keys) for
+     * these configurations; the caller puts the weight files in place (transformer/, text_encoder/, vae/).
+     */
+    public static void writeLayout(Path dir, ZImageTransformerConfig c, Qwen3Config q, VaeConfig a, Variant variant)
+            throws IOException {
         Files.createDirectories(dir);
         Map<String, Object> index = new LinkedHashMap<>();
         index.put("_class_name", "ZImagePipeline");
@@ -44,7 +56,6 @@ public final class TinyModel {
         Files.writeString(dir.resolve("model_index.json"), Json.write(index));
 
         Path t = Files.createDirectories(dir.resolve("transformer"));
-        ZImageTransformerConfig c = TRANSFORMER;
         Map<String, Object> tc = new LinkedHashMap<>();
         tc.put("_class_name", "ZImageTransformer2DModel");
         tc.put("all_patch_size", List.of((long) c.patchSize()));
@@ -63,10 +74,8 @@ public final class TinyModel {
         tc.put("axes_dims", longs(c.axesDims()));
         tc.put("axes_lens", longs(c.axesLens()));
         Files.writeString(t.resolve("config.json"), Json.write(tc));
-        RandomCheckpoint.write(t.resolve("diffusion_pytorch_model.safetensors"), c.expectedTensors(), DType.BF16, seed);
 
         Path te = Files.createDirectories(dir.resolve("text_encoder"));
-        Qwen3Config q = TEXT_ENCODER;
         Map<String, Object> qc = new LinkedHashMap<>();
         qc.put("architectures", List.of("Qwen3ForCausalLM"));
         qc.put("model_type", "qwen3");
@@ -83,10 +92,8 @@ public final class TinyModel {
         qc.put("tie_word_embeddings", q.tieWordEmbeddings());
         qc.put("attention_bias", false);
         Files.writeString(te.resolve("config.json"), Json.write(qc));
-        RandomCheckpoint.write(te.resolve("model.safetensors"), q.expectedTensors(), DType.BF16, seed + 1);
 
         Path v = Files.createDirectories(dir.resolve("vae"));
-        VaeConfig a = VAE;
         Map<String, Object> vc = new LinkedHashMap<>();
         vc.put("_class_name", "AutoencoderKL");
         vc.put("in_channels", (long) a.inChannels());
@@ -102,14 +109,13 @@ public final class TinyModel {
         vc.put("scaling_factor", (double) a.scalingFactor());
         vc.put("shift_factor", (double) a.shiftFactor());
         Files.writeString(v.resolve("config.json"), Json.write(vc));
-        RandomCheckpoint.write(v.resolve("diffusion_pytorch_model.safetensors"), a.expectedTensors(), DType.BF16, seed + 2);
 
         Path s = Files.createDirectories(dir.resolve("scheduler"));
         Map<String, Object> sc = new LinkedHashMap<>();
         sc.put("_class_name", "FlowMatchEulerDiscreteScheduler");
         sc.put("num_train_timesteps", 1000L);
         sc.put("use_dynamic_shifting", false);
-        sc.put("shift", Variant.TURBO.schedulerShift());
+        sc.put("shift", variant.schedulerShift());
         Files.writeString(s.resolve("scheduler_config.json"), Json.write(sc));
     }
 

@@ -71,7 +71,8 @@ public final class ZImagePipeline implements AutoCloseable {
     private final SafeTensors transformerWeights;
     private final ZImageTransformer transformer;
     private final AutoencoderKL vae;
-    private String modelHash;
+    /** Hashing 12 GB takes seconds: it starts at load, beside prompt encoding and denoising (cached per file). */
+    private final java.util.concurrent.CompletableFuture<String> modelHash;
 
     private ZImagePipeline(ModelFiles files, Backend backend, Variant variant, SchedulerConfig schedulerConfig,
                            Qwen3Tokenizer tokenizer, Qwen3Config textEncoderConfig, SafeTensors transformerWeights,
@@ -85,6 +86,19 @@ public final class ZImagePipeline implements AutoCloseable {
         this.transformerWeights = transformerWeights;
         this.transformer = transformer;
         this.vae = vae;
+        this.modelHash = java.util.concurrent.CompletableFuture.supplyAsync(() -> {
+            try {
+                return ModelHash.of(files.transformer());
+            } catch (IOException | RuntimeException e) {
+                LOG.log(System.Logger.Level.WARNING, "could not hash " + files.transformer() + ": " + e.getMessage());
+                return null;
+            }
+        }, runnable -> {
+            Thread t = new Thread(runnable, "zimage4j-model-hash");
+            t.setDaemon(true);
+            t.setPriority(Thread.MIN_PRIORITY);
+            t.start();
+        });
     }
 
     /**
@@ -209,7 +223,9 @@ public final class ZImagePipeline implements AutoCloseable {
         List<Tensor> finals = Denoiser.run(transformer, schedule, 0, positive, negative, latents, guidance,
                 listener::step, cancel::isCancelled);
 
-        // 4. Decode.
+        // 4. Decode. The transformer's pages leave the resident set (the OS keeps them cached for the next
+        // generation), so the decoder's activations do not stack on 12 GB of weights.
+        transformerWeights.releaseResidentPages();
         listener.stage(PipelineListener.Stage.DECODING);
         List<GeneratedImage> out = new ArrayList<>();
         for (int i = 0; i < n; i++) {
@@ -240,16 +256,8 @@ public final class ZImagePipeline implements AutoCloseable {
                 + " products (" + backend.name() + ")";
     }
 
-    private synchronized String modelHash() {
-        if (modelHash == null) {
-            try {
-                modelHash = ModelHash.of(files.transformer());
-            } catch (IOException e) {
-                LOG.log(System.Logger.Level.WARNING, "could not hash " + files.transformer() + ": " + e.getMessage());
-                modelHash = "";
-            }
-        }
-        return modelHash.isEmpty() ? null : modelHash;
+    private String modelHash() {
+        return modelHash.join();
     }
 
     private static String versionOf() {

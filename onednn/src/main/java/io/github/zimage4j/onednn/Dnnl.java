@@ -47,6 +47,9 @@ final class Dnnl {
     static final int ARG_BIAS = 41;
     static final int QUERY_IMPL_INFO_STR = 8;
     static final int QUERY_WEIGHTS_MD = 131;
+    static final int QUERY_SCRATCHPAD_MD = 136;
+    static final int ARG_SCRATCHPAD = 80;
+    static final int SCRATCHPAD_MODE_USER = 1;
 
     private static volatile Dnnl instance;
     private static volatile String failure;
@@ -65,6 +68,11 @@ final class Dnnl {
     final MethodHandle memoryCreate;
     final MethodHandle memorySetDataHandle;
     final MethodHandle effectiveCpuIsa;
+    final MethodHandle attrCreate;
+    final MethodHandle attrSetScratchpadMode;
+    final MethodHandle attrDestroy;
+    final MethodHandle pdQueryMd;
+    final MethodHandle mdGetSize;
 
     final MemorySegment engine;
     final MemorySegment stream;
@@ -85,6 +93,11 @@ final class Dnnl {
         memoryCreate = fn(linker, lib, "dnnl_memory_create", JAVA_INT, ADDRESS, ADDRESS, ADDRESS, ADDRESS);
         memorySetDataHandle = fn(linker, lib, "dnnl_memory_set_data_handle", JAVA_INT, ADDRESS, ADDRESS);
         effectiveCpuIsa = fn(linker, lib, "dnnl_get_effective_cpu_isa", JAVA_INT);
+        attrCreate = fn(linker, lib, "dnnl_primitive_attr_create", JAVA_INT, ADDRESS);
+        attrSetScratchpadMode = fn(linker, lib, "dnnl_primitive_attr_set_scratchpad_mode", JAVA_INT, ADDRESS, JAVA_INT);
+        attrDestroy = fn(linker, lib, "dnnl_primitive_attr_destroy", JAVA_INT, ADDRESS);
+        pdQueryMd = fn(linker, lib, "dnnl_primitive_desc_query_md", ADDRESS, ADDRESS, JAVA_INT, JAVA_INT);
+        mdGetSize = fn(linker, lib, "dnnl_memory_desc_get_size", JAVA_LONG, ADDRESS);
         try (Arena a = Arena.ofConfined()) {
             MemorySegment out = a.allocate(ADDRESS);
             check((int) engineCreate.invokeExact(out, CPU, 0L), "dnnl_engine_create");

@@ -8,7 +8,8 @@ import static java.lang.foreign.ValueLayout.JAVA_INT;
 
 /**
  * One oneDNN matmul primitive for fixed shapes and layouts, with memory objects whose data pointers are
- * set per call: created once per shape, executed many times.
+ * set per call: created once per shape, executed many times. Scratch memory is the caller's: one buffer
+ * shared by every primitive (oneDNN would otherwise keep one per primitive, hundreds of MB in all).
  */
 final class MatmulPrimitive {
 
@@ -18,6 +19,8 @@ final class MatmulPrimitive {
     private final MemorySegment weiMem;
     private final MemorySegment biasMem;
     private final MemorySegment dstMem;
+    private final MemorySegment scratchMem;
+    private final long scratchBytes;
     private final MemorySegment args;
     private final int nargs;
     private final String impl;
@@ -27,9 +30,16 @@ final class MatmulPrimitive {
                     MemorySegment dstMd) throws Throwable {
         this.dnnl = dnnl;
         MemorySegment out = arena.allocate(ADDRESS);
-        Dnnl.check((int) dnnl.matmulPdCreate.invokeExact(out, dnnl.engine, srcMd, weiMd, biasMd, dstMd, MemorySegment.NULL),
+        Dnnl.check((int) dnnl.attrCreate.invokeExact(out), "dnnl_primitive_attr_create");
+        MemorySegment attr = out.get(ADDRESS, 0);
+        Dnnl.check((int) dnnl.attrSetScratchpadMode.invokeExact(attr, Dnnl.SCRATCHPAD_MODE_USER), "dnnl_primitive_attr_set_scratchpad_mode");
+        Dnnl.check((int) dnnl.matmulPdCreate.invokeExact(out, dnnl.engine, srcMd, weiMd, biasMd, dstMd, attr),
                 "dnnl_matmul_primitive_desc_create");
+        Dnnl.check((int) dnnl.attrDestroy.invokeExact(attr), "dnnl_primitive_attr_destroy");
         MemorySegment pd = out.get(ADDRESS, 0);
+        MemorySegment scratchMd = (MemorySegment) dnnl.pdQueryMd.invokeExact(pd, Dnnl.QUERY_SCRATCHPAD_MD, 0);
+        scratchBytes = (long) dnnl.mdGetSize.invokeExact(scratchMd);
+        scratchMem = scratchBytes > 0 ? memory(arena, scratchMd) : MemorySegment.NULL;
         Dnnl.check((int) dnnl.pdQuery.invokeExact(pd, Dnnl.QUERY_IMPL_INFO_STR, 0, out), "dnnl_primitive_desc_query");
         impl = out.get(ADDRESS, 0).reinterpret(256).getString(0);
         Dnnl.check((int) dnnl.primitiveCreate.invokeExact(out, pd), "dnnl_primitive_create");
@@ -40,13 +50,17 @@ final class MatmulPrimitive {
         dstMem = memory(arena, dstMd);
         boolean withBias = !biasMd.equals(MemorySegment.NULL);
         biasMem = withBias ? memory(arena, biasMd) : MemorySegment.NULL;
-        nargs = withBias ? 4 : 3;
+        nargs = 3 + (withBias ? 1 : 0) + (scratchBytes > 0 ? 1 : 0);
         args = arena.allocate(16L * nargs, 8);
-        arg(0, Dnnl.ARG_SRC, srcMem);
-        arg(1, Dnnl.ARG_WEIGHTS, weiMem);
-        arg(2, Dnnl.ARG_DST, dstMem);
+        int i = 0;
+        arg(i++, Dnnl.ARG_SRC, srcMem);
+        arg(i++, Dnnl.ARG_WEIGHTS, weiMem);
+        arg(i++, Dnnl.ARG_DST, dstMem);
         if (withBias) {
-            arg(3, Dnnl.ARG_BIAS, biasMem);
+            arg(i++, Dnnl.ARG_BIAS, biasMem);
+        }
+        if (scratchBytes > 0) {
+            arg(i, Dnnl.ARG_SCRATCHPAD, scratchMem);
         }
     }
 
@@ -66,14 +80,25 @@ final class MatmulPrimitive {
         return impl;
     }
 
-    /** Runs dst = src · wei (+ bias) on the given buffers (bias ignored when the primitive has none). */
-    void execute(MemorySegment src, MemorySegment wei, MemorySegment bias, MemorySegment dst) {
+    /** Scratch bytes this primitive needs in {@link #execute}'s {@code scratch} buffer. */
+    long scratchBytes() {
+        return scratchBytes;
+    }
+
+    /**
+     * Runs dst = src · wei (+ bias) on the given buffers (bias ignored when the primitive has none);
+     * {@code scratch} holds at least {@link #scratchBytes()} bytes.
+     */
+    void execute(MemorySegment src, MemorySegment wei, MemorySegment bias, MemorySegment dst, NativeBuffer scratch) {
         try {
             set(srcMem, src);
             set(weiMem, wei);
             set(dstMem, dst);
-            if (nargs == 4) {
+            if (!biasMem.equals(MemorySegment.NULL)) {
                 set(biasMem, bias);
+            }
+            if (scratchBytes > 0) {
+                set(scratchMem, scratch.ensure(scratchBytes));
             }
             Dnnl.check((int) dnnl.primitiveExecute.invokeExact(primitive, dnnl.stream, nargs, args), "dnnl_primitive_execute");
             Dnnl.check((int) dnnl.streamWait.invokeExact(dnnl.stream), "dnnl_stream_wait");

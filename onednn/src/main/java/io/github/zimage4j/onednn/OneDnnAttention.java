@@ -58,8 +58,11 @@ final class OneDnnAttention {
         }
     };
 
-    OneDnnAttention(Dnnl dnnl) {
+    private final NativeBuffer scratch;
+
+    OneDnnAttention(Dnnl dnnl, NativeBuffer scratch) {
         this.dnnl = dnnl;
+        this.scratch = scratch;
     }
 
     /** Whether this path suits the call: contiguous rows, no key mask, and enough work to pay for the calls. */
@@ -95,9 +98,9 @@ final class OneDnnAttention {
         for (int b0 = 0; b0 < sq; b0 += BQ) {
             int bq = Math.min(BQ, sq - b0);
             Pair mm = pair(new Key(bq, keys, kh, rep, hd, bf16));
-            mm.scores().execute(qn.asSlice((long) b0 * qw * es), kn, MemorySegment.NULL, sn);
+            mm.scores().execute(qn.asSlice((long) b0 * qw * es), kn, MemorySegment.NULL, sn, scratch);
             exponentials(sn, pn, s.heads() * bq, bq, keys, b0, s.scale(), causalShift, bf16, inverseSums);
-            mm.values().execute(pn, vn, MemorySegment.NULL, on.asSlice((long) b0 * qw * 4));
+            mm.values().execute(pn, vn, MemorySegment.NULL, on.asSlice((long) b0 * qw * 4), scratch);
             normalize(on, b0, bq, s.heads(), hd, inverseSums);
         }
         MemorySegment.copy(on, Bf16.F32, 0, out.data(), out.offset(), sq * qw);

@@ -34,11 +34,13 @@ final class OneDnnBackend implements Backend {
     private final Map<float[], MemorySegment> biases = new IdentityHashMap<>();
     private final NativeBuffer src = new NativeBuffer();
     private final NativeBuffer dst = new NativeBuffer();
+    /** oneDNN scratch memory, shared by every primitive (calls are serialized). */
+    private final NativeBuffer scratch = new NativeBuffer();
     private final OneDnnAttention attention;
 
     OneDnnBackend(Dnnl dnnl) {
         this.dnnl = dnnl;
-        this.attention = new OneDnnAttention(dnnl);
+        this.attention = new OneDnnAttention(dnnl, scratch);
     }
 
     @Override
@@ -77,7 +79,7 @@ final class OneDnnBackend implements Backend {
         MemorySegment s = src.ensure((long) rows * k * (bf16 ? 2 : 4));
         Bf16.copy(x, xOff, rows * k, s, bf16);
         MemorySegment d = dst.ensure((long) rows * n * 4);
-        mm.execute(s, w.data(), layer.bias() != null ? bias(layer.bias()) : MemorySegment.NULL, d);
+        mm.execute(s, w.data(), layer.bias() != null ? bias(layer.bias()) : MemorySegment.NULL, d, scratch);
         MemorySegment.copy(d, Bf16.F32, 0, out, outOff, rows * n);
     }
 
