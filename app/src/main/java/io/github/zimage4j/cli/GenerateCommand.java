@@ -123,8 +123,18 @@ final class GenerateCommand implements Callable<Integer> {
         Variant forced = variant == null ? null : Variant.parse(variant);
 
         Cancellation cancel = new Cancellation();
+        // Ctrl-C stops between steps; a PNG already being written is finished first (the JVM exits when the
+        // hook returns), so an interrupt never leaves a temporary or partial file behind.
+        java.util.concurrent.locks.ReentrantLock writing = new java.util.concurrent.locks.ReentrantLock();
         Thread hook = new Thread(() -> {
             cancel.cancel();
+            try {
+                if (writing.tryLock(30, java.util.concurrent.TimeUnit.SECONDS)) {
+                    writing.unlock();
+                }
+            } catch (InterruptedException ignored) {
+                Thread.currentThread().interrupt();
+            }
             err.println();
             err.println("zimage4j: interrupted; no image written for unfinished work");
         });
@@ -143,7 +153,15 @@ final class GenerateCommand implements Callable<Integer> {
             List<GeneratedImage> images = pipe.generate(request, progress, cancel);
             for (int i = 0; i < images.size(); i++) {
                 GeneratedImage img = images.get(i);
-                PngFiles.write(targets.get(i), img.image(), img.metadata());
+                writing.lock();
+                try {
+                    if (cancel.isCancelled()) {
+                        return 130;
+                    }
+                    PngFiles.write(targets.get(i), img.image(), img.metadata());
+                } finally {
+                    writing.unlock();
+                }
                 System.out.println(targets.get(i) + "  (seed " + img.seed() + ")");
             }
         } catch (CancellationException e) {

@@ -30,8 +30,8 @@ public final class Conv2d {
 
     private static final VectorSpecies<Float> S = FloatVector.SPECIES_PREFERRED;
     private static final int VL = S.length();
-    static final int MR = 6;
-    static final int NR = 4 * VL;
+    static final int MR = RegisterTile.MR;
+    static final int NR = RegisterTile.NR;
     /** Output channels per task: NC/NR packed panels. */
     static final int NC = 4 * NR;
     /** Output pixels per gathered A block (MC × KC floats, in L2). */
@@ -178,10 +178,10 @@ public final class Conv2d {
                         int rows = Math.min(MR, mc - r);
                         int cOff = p.outOff() + (m0 + r) * p.cout() + n0;
                         if (rows == MR && cols == NR) {
-                            kernel(sc.a, r * kc, kc, sc.b, bOff, p.out(), cOff, p.cout(), init, initOff, loadC);
+                            RegisterTile.full(sc.a, r * kc, kc, sc.b, bOff, kc, p.out(), cOff, p.cout(), init, initOff, loadC);
                         } else {
-                            edgeTile(sc.a, r * kc, kc, sc.b, bOff, p.out(), cOff, p.cout(), rows, cols, init, initOff,
-                                    loadC, sc.edge);
+                            RegisterTile.edge(sc.a, r * kc, kc, rows, sc.b, bOff, kc, p.out(), cOff, p.cout(), cols, init,
+                                    initOff, loadC, sc.edge);
                         }
                     }
                 }
@@ -256,124 +256,5 @@ public final class Conv2d {
         }
         int padded = (mc + MR - 1) / MR * MR;
         Arrays.fill(a, mc * kc, padded * kc, 0f);
-    }
-
-    /**
-     * Fewer than MR rows or NR columns (e.g. the 3 output channels of a VAE's last conv): the same
-     * arithmetic on a scratch tile, one vector column at a time with the MR rows in registers, then the
-     * valid part copied out. Rows past the end read the zero rows {@link #packA} leaves there.
-     */
-    private static void edgeTile(float[] a, int a0, int kc, float[] b, int bOff, float[] c, int c0, int ldc,
-                                 int rows, int cols, float[] init, int initOff, boolean loadC, float[] tile) {
-        Arrays.fill(tile, 0f);
-        if (loadC) {
-            for (int r = 0; r < rows; r++) {
-                System.arraycopy(c, c0 + r * ldc, tile, r * NR, cols);
-            }
-        }
-        int vectors = (cols + VL - 1) / VL;
-        for (int v = 0; v < vectors; v++) {
-            int col = v * VL;
-            FloatVector start = initOff >= 0 ? FloatVector.fromArray(S, init, initOff + col) : FloatVector.zero(S);
-            FloatVector acc0 = start.add(FloatVector.fromArray(S, tile, col));
-            FloatVector acc1 = start.add(FloatVector.fromArray(S, tile, NR + col));
-            FloatVector acc2 = start.add(FloatVector.fromArray(S, tile, 2 * NR + col));
-            FloatVector acc3 = start.add(FloatVector.fromArray(S, tile, 3 * NR + col));
-            FloatVector acc4 = start.add(FloatVector.fromArray(S, tile, 4 * NR + col));
-            FloatVector acc5 = start.add(FloatVector.fromArray(S, tile, 5 * NR + col));
-            for (int k = 0, bi = bOff + col; k < kc; k++, bi += NR) {
-                FloatVector bv = FloatVector.fromArray(S, b, bi);
-                int ai = a0 + k;
-                acc0 = bv.fma(FloatVector.broadcast(S, a[ai]), acc0);
-                acc1 = bv.fma(FloatVector.broadcast(S, a[ai + kc]), acc1);
-                acc2 = bv.fma(FloatVector.broadcast(S, a[ai + 2 * kc]), acc2);
-                acc3 = bv.fma(FloatVector.broadcast(S, a[ai + 3 * kc]), acc3);
-                acc4 = bv.fma(FloatVector.broadcast(S, a[ai + 4 * kc]), acc4);
-                acc5 = bv.fma(FloatVector.broadcast(S, a[ai + 5 * kc]), acc5);
-            }
-            acc0.intoArray(tile, col);
-            acc1.intoArray(tile, NR + col);
-            acc2.intoArray(tile, 2 * NR + col);
-            acc3.intoArray(tile, 3 * NR + col);
-            acc4.intoArray(tile, 4 * NR + col);
-            acc5.intoArray(tile, 5 * NR + col);
-        }
-        for (int r = 0; r < rows; r++) {
-            System.arraycopy(tile, r * NR, c, c0 + r * ldc, cols);
-        }
-    }
-
-    /**
-     * The 6 × NR register tile: {@code C[6, NR] = (C if loadC) + (init if initOff ≥ 0) + A[6, kc] · B[kc, NR]},
-     * A packed row-major with row length kc. The 24 accumulators stay in registers for the whole block.
-     */
-    private static void kernel(float[] a, int a0, int kc, float[] b, int bOff, float[] c, int c0, int ldc,
-                               float[] init, int initOff, boolean loadC) {
-        FloatVector z = FloatVector.zero(S);
-        FloatVector i0 = initOff >= 0 ? FloatVector.fromArray(S, init, initOff) : z;
-        FloatVector i1 = initOff >= 0 ? FloatVector.fromArray(S, init, initOff + VL) : z;
-        FloatVector i2 = initOff >= 0 ? FloatVector.fromArray(S, init, initOff + 2 * VL) : z;
-        FloatVector i3 = initOff >= 0 ? FloatVector.fromArray(S, init, initOff + 3 * VL) : z;
-        FloatVector c00 = i0, c01 = i1, c02 = i2, c03 = i3;
-        FloatVector c10 = i0, c11 = i1, c12 = i2, c13 = i3;
-        FloatVector c20 = i0, c21 = i1, c22 = i2, c23 = i3;
-        FloatVector c30 = i0, c31 = i1, c32 = i2, c33 = i3;
-        FloatVector c40 = i0, c41 = i1, c42 = i2, c43 = i3;
-        FloatVector c50 = i0, c51 = i1, c52 = i2, c53 = i3;
-        if (loadC) {
-            int r = c0;
-            c00 = c00.add(FloatVector.fromArray(S, c, r)); c01 = c01.add(FloatVector.fromArray(S, c, r + VL));
-            c02 = c02.add(FloatVector.fromArray(S, c, r + 2 * VL)); c03 = c03.add(FloatVector.fromArray(S, c, r + 3 * VL));
-            r += ldc;
-            c10 = c10.add(FloatVector.fromArray(S, c, r)); c11 = c11.add(FloatVector.fromArray(S, c, r + VL));
-            c12 = c12.add(FloatVector.fromArray(S, c, r + 2 * VL)); c13 = c13.add(FloatVector.fromArray(S, c, r + 3 * VL));
-            r += ldc;
-            c20 = c20.add(FloatVector.fromArray(S, c, r)); c21 = c21.add(FloatVector.fromArray(S, c, r + VL));
-            c22 = c22.add(FloatVector.fromArray(S, c, r + 2 * VL)); c23 = c23.add(FloatVector.fromArray(S, c, r + 3 * VL));
-            r += ldc;
-            c30 = c30.add(FloatVector.fromArray(S, c, r)); c31 = c31.add(FloatVector.fromArray(S, c, r + VL));
-            c32 = c32.add(FloatVector.fromArray(S, c, r + 2 * VL)); c33 = c33.add(FloatVector.fromArray(S, c, r + 3 * VL));
-            r += ldc;
-            c40 = c40.add(FloatVector.fromArray(S, c, r)); c41 = c41.add(FloatVector.fromArray(S, c, r + VL));
-            c42 = c42.add(FloatVector.fromArray(S, c, r + 2 * VL)); c43 = c43.add(FloatVector.fromArray(S, c, r + 3 * VL));
-            r += ldc;
-            c50 = c50.add(FloatVector.fromArray(S, c, r)); c51 = c51.add(FloatVector.fromArray(S, c, r + VL));
-            c52 = c52.add(FloatVector.fromArray(S, c, r + 2 * VL)); c53 = c53.add(FloatVector.fromArray(S, c, r + 3 * VL));
-        }
-        int a1 = a0 + kc;
-        int a2 = a1 + kc;
-        int a3 = a2 + kc;
-        int a4 = a3 + kc;
-        int a5 = a4 + kc;
-        for (int k = 0, bo = bOff; k < kc; k++, bo += NR) {
-            FloatVector b0 = FloatVector.fromArray(S, b, bo);
-            FloatVector b1 = FloatVector.fromArray(S, b, bo + VL);
-            FloatVector b2 = FloatVector.fromArray(S, b, bo + 2 * VL);
-            FloatVector b3 = FloatVector.fromArray(S, b, bo + 3 * VL);
-            FloatVector x = FloatVector.broadcast(S, a[a0 + k]);
-            c00 = b0.fma(x, c00); c01 = b1.fma(x, c01); c02 = b2.fma(x, c02); c03 = b3.fma(x, c03);
-            x = FloatVector.broadcast(S, a[a1 + k]);
-            c10 = b0.fma(x, c10); c11 = b1.fma(x, c11); c12 = b2.fma(x, c12); c13 = b3.fma(x, c13);
-            x = FloatVector.broadcast(S, a[a2 + k]);
-            c20 = b0.fma(x, c20); c21 = b1.fma(x, c21); c22 = b2.fma(x, c22); c23 = b3.fma(x, c23);
-            x = FloatVector.broadcast(S, a[a3 + k]);
-            c30 = b0.fma(x, c30); c31 = b1.fma(x, c31); c32 = b2.fma(x, c32); c33 = b3.fma(x, c33);
-            x = FloatVector.broadcast(S, a[a4 + k]);
-            c40 = b0.fma(x, c40); c41 = b1.fma(x, c41); c42 = b2.fma(x, c42); c43 = b3.fma(x, c43);
-            x = FloatVector.broadcast(S, a[a5 + k]);
-            c50 = b0.fma(x, c50); c51 = b1.fma(x, c51); c52 = b2.fma(x, c52); c53 = b3.fma(x, c53);
-        }
-        int r = c0;
-        c00.intoArray(c, r); c01.intoArray(c, r + VL); c02.intoArray(c, r + 2 * VL); c03.intoArray(c, r + 3 * VL);
-        r += ldc;
-        c10.intoArray(c, r); c11.intoArray(c, r + VL); c12.intoArray(c, r + 2 * VL); c13.intoArray(c, r + 3 * VL);
-        r += ldc;
-        c20.intoArray(c, r); c21.intoArray(c, r + VL); c22.intoArray(c, r + 2 * VL); c23.intoArray(c, r + 3 * VL);
-        r += ldc;
-        c30.intoArray(c, r); c31.intoArray(c, r + VL); c32.intoArray(c, r + 2 * VL); c33.intoArray(c, r + 3 * VL);
-        r += ldc;
-        c40.intoArray(c, r); c41.intoArray(c, r + VL); c42.intoArray(c, r + 2 * VL); c43.intoArray(c, r + 3 * VL);
-        r += ldc;
-        c50.intoArray(c, r); c51.intoArray(c, r + VL); c52.intoArray(c, r + 2 * VL); c53.intoArray(c, r + 3 * VL);
     }
 }

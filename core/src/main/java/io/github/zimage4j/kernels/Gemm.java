@@ -25,8 +25,8 @@ public final class Gemm {
 
     private static final VectorSpecies<Float> S = FloatVector.SPECIES_PREFERRED;
     private static final int VL = S.length();
-    static final int MR = 6;
-    static final int NR = 4 * VL;
+    static final int MR = RegisterTile.MR;
+    static final int NR = RegisterTile.NR;
     /** Depth of one packed slice (KC × NR floats per panel); tuned by measurement: 512 beat 128–768. */
     static final int KC = 512;
     /** Columns per task: NC/NR panels of KC × NR are packed together. */
@@ -210,6 +210,7 @@ public final class Gemm {
                                   int jc, int nc, int mStart, int mEnd) {
         float[] pack = PACK.get();
         float[] row = ROW.get();
+        float[] edge = EDGE.get();
         int panels = (nc + NR - 1) / NR;
         float[] init = new float[panels * NR]; // bias (or zeros) per packed column, the accumulators' start
         if (bias != null) {
@@ -230,10 +231,12 @@ public final class Gemm {
                     int initOff = first ? p * NR : -1;
                     for (int r = 0; r < mc; r += MR) {
                         int rows = Math.min(MR, mc - r);
+                        int a0 = aOff + (m0 + r) * k + k0;
+                        int c0 = cOff + (m0 + r) * n + n0;
                         if (rows == MR && cols == NR) {
-                            kernel(a, aOff + (m0 + r) * k + k0, k, pack, bOff, kc, c, cOff + (m0 + r) * n + n0, n, init, initOff);
+                            RegisterTile.full(a, a0, k, pack, bOff, kc, c, c0, n, init, initOff, initOff < 0);
                         } else {
-                            edgeTile(a, aOff, k, k0, kc, pack, bOff, c, cOff, n, n0, cols, m0 + r, rows, init, initOff);
+                            RegisterTile.edge(a, a0, k, rows, pack, bOff, kc, c, c0, n, cols, init, initOff, initOff < 0, edge);
                         }
                     }
                 }
@@ -254,116 +257,5 @@ public final class Gemm {
                 dst[d] = 0f;
             }
         }
-    }
-
-    /** Up to MR rows or fewer than NR columns: the same arithmetic on a scratch tile. */
-    private static void edgeTile(float[] a, int aOff, int k, int k0, int kc, float[] pack, int bOff,
-                                 float[] c, int cOff, int n, int n0, int cols, int m0, int rows,
-                                 float[] init, int initOff) {
-        float[] tile = EDGE.get();
-        for (int r = 0; r < MR; r++) {
-            for (int j = 0; j < NR; j++) {
-                tile[r * NR + j] = (r < rows && j < cols && initOff < 0) ? c[cOff + (m0 + r) * n + n0 + j] : 0f;
-            }
-        }
-        // Rows past the end reuse the last real row: wasted work, never out of bounds.
-        int[] ar = new int[MR];
-        for (int r = 0; r < MR; r++) {
-            ar[r] = aOff + (m0 + Math.min(r, rows - 1)) * k + k0;
-        }
-        kernelRows(a, ar, pack, bOff, kc, tile, init, initOff);
-        for (int r = 0; r < rows; r++) {
-            System.arraycopy(tile, r * NR, c, cOff + (m0 + r) * n + n0, cols);
-        }
-    }
-
-    private static void kernelRows(float[] a, int[] ar, float[] b, int bOff, int kc, float[] tile, float[] init, int initOff) {
-        // Scratch tiles are rare (matrix edges); a simple loop keeps this path obviously right.
-        for (int r = 0; r < MR; r++) {
-            for (int v = 0; v < 4; v++) {
-                FloatVector acc = initOff >= 0 ? FloatVector.fromArray(S, init, initOff + v * VL)
-                        : FloatVector.fromArray(S, tile, r * NR + v * VL);
-                for (int p = 0; p < kc; p++) {
-                    acc = FloatVector.fromArray(S, b, bOff + p * NR + v * VL).fma(FloatVector.broadcast(S, a[ar[r] + p]), acc);
-                }
-                acc.intoArray(tile, r * NR + v * VL);
-            }
-        }
-    }
-
-    /**
-     * The 6 × NR register tile: {@code C[6, NR] = (init or C) + A[6, kc] · Bpanel[kc, NR]}. The 24
-     * accumulators stay in vector registers for the whole slice.
-     */
-    private static void kernel(float[] a, int a0, int lda, float[] b, int bOff, int kc,
-                               float[] c, int c0, int ldc, float[] init, int initOff) {
-        FloatVector c00, c01, c02, c03, c10, c11, c12, c13, c20, c21, c22, c23;
-        FloatVector c30, c31, c32, c33, c40, c41, c42, c43, c50, c51, c52, c53;
-        if (initOff >= 0) {
-            FloatVector i0 = FloatVector.fromArray(S, init, initOff);
-            FloatVector i1 = FloatVector.fromArray(S, init, initOff + VL);
-            FloatVector i2 = FloatVector.fromArray(S, init, initOff + 2 * VL);
-            FloatVector i3 = FloatVector.fromArray(S, init, initOff + 3 * VL);
-            c00 = i0; c01 = i1; c02 = i2; c03 = i3;
-            c10 = i0; c11 = i1; c12 = i2; c13 = i3;
-            c20 = i0; c21 = i1; c22 = i2; c23 = i3;
-            c30 = i0; c31 = i1; c32 = i2; c33 = i3;
-            c40 = i0; c41 = i1; c42 = i2; c43 = i3;
-            c50 = i0; c51 = i1; c52 = i2; c53 = i3;
-        } else {
-            int r = c0;
-            c00 = FloatVector.fromArray(S, c, r); c01 = FloatVector.fromArray(S, c, r + VL);
-            c02 = FloatVector.fromArray(S, c, r + 2 * VL); c03 = FloatVector.fromArray(S, c, r + 3 * VL);
-            r += ldc;
-            c10 = FloatVector.fromArray(S, c, r); c11 = FloatVector.fromArray(S, c, r + VL);
-            c12 = FloatVector.fromArray(S, c, r + 2 * VL); c13 = FloatVector.fromArray(S, c, r + 3 * VL);
-            r += ldc;
-            c20 = FloatVector.fromArray(S, c, r); c21 = FloatVector.fromArray(S, c, r + VL);
-            c22 = FloatVector.fromArray(S, c, r + 2 * VL); c23 = FloatVector.fromArray(S, c, r + 3 * VL);
-            r += ldc;
-            c30 = FloatVector.fromArray(S, c, r); c31 = FloatVector.fromArray(S, c, r + VL);
-            c32 = FloatVector.fromArray(S, c, r + 2 * VL); c33 = FloatVector.fromArray(S, c, r + 3 * VL);
-            r += ldc;
-            c40 = FloatVector.fromArray(S, c, r); c41 = FloatVector.fromArray(S, c, r + VL);
-            c42 = FloatVector.fromArray(S, c, r + 2 * VL); c43 = FloatVector.fromArray(S, c, r + 3 * VL);
-            r += ldc;
-            c50 = FloatVector.fromArray(S, c, r); c51 = FloatVector.fromArray(S, c, r + VL);
-            c52 = FloatVector.fromArray(S, c, r + 2 * VL); c53 = FloatVector.fromArray(S, c, r + 3 * VL);
-        }
-        int a1 = a0 + lda;
-        int a2 = a1 + lda;
-        int a3 = a2 + lda;
-        int a4 = a3 + lda;
-        int a5 = a4 + lda;
-        for (int p = 0, bo = bOff; p < kc; p++, bo += NR) {
-            FloatVector b0 = FloatVector.fromArray(S, b, bo);
-            FloatVector b1 = FloatVector.fromArray(S, b, bo + VL);
-            FloatVector b2 = FloatVector.fromArray(S, b, bo + 2 * VL);
-            FloatVector b3 = FloatVector.fromArray(S, b, bo + 3 * VL);
-            FloatVector x = FloatVector.broadcast(S, a[a0 + p]);
-            c00 = b0.fma(x, c00); c01 = b1.fma(x, c01); c02 = b2.fma(x, c02); c03 = b3.fma(x, c03);
-            x = FloatVector.broadcast(S, a[a1 + p]);
-            c10 = b0.fma(x, c10); c11 = b1.fma(x, c11); c12 = b2.fma(x, c12); c13 = b3.fma(x, c13);
-            x = FloatVector.broadcast(S, a[a2 + p]);
-            c20 = b0.fma(x, c20); c21 = b1.fma(x, c21); c22 = b2.fma(x, c22); c23 = b3.fma(x, c23);
-            x = FloatVector.broadcast(S, a[a3 + p]);
-            c30 = b0.fma(x, c30); c31 = b1.fma(x, c31); c32 = b2.fma(x, c32); c33 = b3.fma(x, c33);
-            x = FloatVector.broadcast(S, a[a4 + p]);
-            c40 = b0.fma(x, c40); c41 = b1.fma(x, c41); c42 = b2.fma(x, c42); c43 = b3.fma(x, c43);
-            x = FloatVector.broadcast(S, a[a5 + p]);
-            c50 = b0.fma(x, c50); c51 = b1.fma(x, c51); c52 = b2.fma(x, c52); c53 = b3.fma(x, c53);
-        }
-        int r = c0;
-        c00.intoArray(c, r); c01.intoArray(c, r + VL); c02.intoArray(c, r + 2 * VL); c03.intoArray(c, r + 3 * VL);
-        r += ldc;
-        c10.intoArray(c, r); c11.intoArray(c, r + VL); c12.intoArray(c, r + 2 * VL); c13.intoArray(c, r + 3 * VL);
-        r += ldc;
-        c20.intoArray(c, r); c21.intoArray(c, r + VL); c22.intoArray(c, r + 2 * VL); c23.intoArray(c, r + 3 * VL);
-        r += ldc;
-        c30.intoArray(c, r); c31.intoArray(c, r + VL); c32.intoArray(c, r + 2 * VL); c33.intoArray(c, r + 3 * VL);
-        r += ldc;
-        c40.intoArray(c, r); c41.intoArray(c, r + VL); c42.intoArray(c, r + 2 * VL); c43.intoArray(c, r + 3 * VL);
-        r += ldc;
-        c50.intoArray(c, r); c51.intoArray(c, r + VL); c52.intoArray(c, r + 2 * VL); c53.intoArray(c, r + 3 * VL);
     }
 }

@@ -103,7 +103,8 @@ class GemmTest {
     void noBiasAndSameResultForEveryDtypeHoldingTheSameValues(int m, int k, int n) {
         Random rnd = new Random(7);
         Weight bf = weight(n, k, DType.BF16, rnd);
-        // The float32 copy of the bf16 values must give bit-identical results: dtype only changes decoding.
+        // The float32 copy of the bf16 values must give the same results: dtype only changes decoding. Not
+        // bit for bit: lane sums may be reduced in another order by interpreted and compiled code.
         ByteBuffer bb = ByteBuffer.allocate(n * k * 4).order(ByteOrder.LITTLE_ENDIAN);
         for (float v : bf.values()) {
             bb.putFloat(v);
@@ -118,7 +119,7 @@ class GemmTest {
         Gemm.matmul(a, 0, m, k, bf.stored(), null, c1, 0);
         Gemm.matmul(a, 0, m, k, f32, null, c2, 0);
         for (int i = 0; i < c1.length; i++) {
-            assertEquals(Float.floatToIntBits(c2[i]), Float.floatToIntBits(c1[i]), "element " + i);
+            assertEquals(c2[i], c1[i], 1e-6f * (1 + Math.abs(c2[i])), "element " + i);
         }
     }
 }
