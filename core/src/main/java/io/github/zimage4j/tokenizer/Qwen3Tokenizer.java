@@ -91,7 +91,35 @@ public final class Qwen3Tokenizer {
         } else if (!Files.isRegularFile(file)) {
             throw new ModelFileException(file + ": no such file (expected a tokenizer.json or a folder holding one)");
         }
+        if (isBundledSource(file)) {
+            // The published Z-Image tokenizer.json is the upstream Qwen3 file the bundled data was made from:
+            // its compact form loads in a third of the time of parsing 11 MB of JSON.
+            return of(bundledData(), file.toString());
+        }
+        return parse(file);
+    }
+
+    /** Parses a tokenizer.json (no shortcut for the bundled file's bytes). */
+    static Qwen3Tokenizer parse(Path file) throws IOException {
         return of(TokenizerJsonReader.read(file), file.toString());
+    }
+
+    /** Size and SHA-256 of the upstream Qwen3 tokenizer.json the bundled resource holds (see its NOTICE). */
+    static final long BUNDLED_SOURCE_SIZE = 11_422_654L;
+    static final String BUNDLED_SOURCE_SHA256 = "aeb13307a71acd8fe81861d94ad54ab689df773318809eed3cbe794b4492dae4";
+
+    private static boolean isBundledSource(Path file) throws IOException {
+        if (Files.size(file) != BUNDLED_SOURCE_SIZE) {
+            return false;
+        }
+        try (java.nio.channels.FileChannel ch = java.nio.channels.FileChannel.open(file)) {
+            // Hashing the mapped file is several times faster than reading 11 MB into a new array.
+            java.security.MessageDigest md = java.security.MessageDigest.getInstance("SHA-256");
+            md.update(ch.map(java.nio.channels.FileChannel.MapMode.READ_ONLY, 0, ch.size()));
+            return java.util.HexFormat.of().formatHex(md.digest()).equals(BUNDLED_SOURCE_SHA256);
+        } catch (java.security.NoSuchAlgorithmException e) {
+            return false;
+        }
     }
 
     /**
@@ -101,11 +129,20 @@ public final class Qwen3Tokenizer {
      */
     public static Qwen3Tokenizer bundled() {
         String name = Qwen3Tokenizer.class.getPackageName().replace('.', '/') + "/" + BUNDLED_RESOURCE;
+        try {
+            return of(bundledData(), "bundled " + name);
+        } catch (ModelFileException e) {
+            throw new IllegalStateException("the bundled tokenizer resource " + name + " is inconsistent: " + e.getMessage(), e);
+        }
+    }
+
+    private static TokenizerData bundledData() {
+        String name = Qwen3Tokenizer.class.getPackageName().replace('.', '/') + "/" + BUNDLED_RESOURCE;
         try (InputStream in = Qwen3Tokenizer.class.getResourceAsStream(BUNDLED_RESOURCE)) {
             if (in == null) {
                 throw new IllegalStateException("the bundled tokenizer resource " + name + " is missing from the class path");
             }
-            return of(CompactTokenizerFile.read(in, "bundled " + name), "bundled " + name);
+            return CompactTokenizerFile.read(in, "bundled " + name);
         } catch (IOException e) {
             throw new UncheckedIOException("the bundled tokenizer resource " + name + " is unreadable: " + e.getMessage(), e);
         }

@@ -70,7 +70,7 @@ class TokenizerGoldenTest {
 
     static Qwen3Tokenizer fromGoldenJson() {
         try {
-            return Qwen3Tokenizer.load(goldenDir().resolve("qwen3").resolve("tokenizer.json"));
+            return Qwen3Tokenizer.parse(goldenDir().resolve("qwen3").resolve("tokenizer.json"));
         } catch (IOException e) {
             throw new UncheckedIOException(e);
         }
@@ -146,6 +146,18 @@ class TokenizerGoldenTest {
         PromptTokens negative = Qwen3Tokenizer.bundled().chatIds("");
         assertArrayEquals(new int[] {151644, 872, 198, 151645, 198, 151644, 77091, 198}, negative.ids());
         assertFalse(negative.truncated());
+    }
+
+    /** The published tokenizer.json is the bundled data's source: load() takes the compact form, same results. */
+    @Test
+    void loadingThePublishedFileUsesTheBundledForm() throws Exception {
+        Path file = goldenDir().resolve("qwen3").resolve("tokenizer.json");
+        Qwen3Tokenizer fast = Qwen3Tokenizer.load(file);
+        Qwen3Tokenizer parsed = fromGoldenJson();
+        assertEquals(file.toString(), fast.source());
+        for (String text : new String[]{"A beautiful sunset over the ocean", "一只在雪地里的红狐狸 <think> 123", ""}) {
+            assertArrayEquals(parsed.chatIds(text, 512).ids(), fast.chatIds(text, 512).ids(), text);
+        }
     }
 
     @Test
