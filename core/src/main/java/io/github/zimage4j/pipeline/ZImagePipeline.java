@@ -71,6 +71,10 @@ public final class ZImagePipeline implements AutoCloseable {
     private final SafeTensors transformerWeights;
     private final ZImageTransformer transformer;
     private final AutoencoderKL vae;
+    /** Prompts repeat (batches, a server): their caption features are kept, keyed by token ids. */
+    public static final int DEFAULT_PROMPT_CACHE = 16;
+    private final PromptCache promptCache = new PromptCache(DEFAULT_PROMPT_CACHE);
+    private volatile int promptCacheSize = DEFAULT_PROMPT_CACHE;
     /** Hashing 12 GB takes seconds: it starts at load, beside prompt encoding and denoising (cached per file). */
     private final java.util.concurrent.CompletableFuture<String> modelHash;
 
@@ -189,18 +193,17 @@ public final class ZImagePipeline implements AutoCloseable {
 
         // 1. Prompts → caption features; the text encoder is unmapped before denoising.
         listener.stage(PipelineListener.Stage.ENCODING_PROMPT);
-        List<Tensor> positive = new ArrayList<>();
-        List<Tensor> negative = new ArrayList<>();
         PromptTokens pos = tokenizer.chatIds(request.prompt(), request.maxSequenceLength());
         PromptTokens neg = guidance.enabled() ? tokenizer.chatIds(request.negativePrompt(), request.maxSequenceLength()) : null;
-        try (Qwen3TextEncoder enc = Qwen3TextEncoder.open(files.textEncoder(), textEncoderConfig, backend)) {
-            Tensor p = enc.encode(pos.ids());
-            Tensor q = neg != null ? enc.encode(neg.ids()) : null;
-            for (int i = 0; i < n; i++) {
-                positive.add(p);
-                if (q != null) {
-                    negative.add(q);
-                }
+        List<Tensor> features = features(neg == null ? List.of(pos) : List.of(pos, neg));
+        Tensor p = features.get(0);
+        Tensor q = neg != null ? features.get(1) : null;
+        List<Tensor> positive = new ArrayList<>();
+        List<Tensor> negative = new ArrayList<>();
+        for (int i = 0; i < n; i++) {
+            positive.add(p);
+            if (q != null) {
+                negative.add(q);
             }
         }
         listener.promptEmbeddings(positive, negative);
@@ -239,6 +242,59 @@ public final class ZImagePipeline implements AutoCloseable {
                     files.name(), modelHash(), schedulerConfig.shift(), null, request.maxSequenceLength(), precision(),
                     VERSION, Map.of("Variant", variant.displayName()));
             out.add(new GeneratedImage(image, seed + i, meta, lat));
+        }
+        return out;
+    }
+
+    /**
+     * Encodes the prompts (and, where guidance is on, the negative prompts) of these requests that are not
+     * cached yet, in one text-encoder session, so later {@link #generate} calls with them skip the text
+     * encoder. Keeps at least as many prompts cached as this needs.
+     */
+    public void encodePrompts(List<GenerationRequest> requests) throws IOException {
+        java.util.LinkedHashMap<String, PromptTokens> distinct = new java.util.LinkedHashMap<>();
+        for (GenerationRequest r : requests) {
+            PromptTokens pos = tokenizer.chatIds(r.prompt(), r.maxSequenceLength());
+            distinct.putIfAbsent(java.util.Arrays.toString(pos.ids()), pos);
+            double g = r.guidance() != null ? r.guidance() : variant.defaultGuidance();
+            if (g > 0) {
+                PromptTokens neg = tokenizer.chatIds(r.negativePrompt(), r.maxSequenceLength());
+                distinct.putIfAbsent(java.util.Arrays.toString(neg.ids()), neg);
+            }
+        }
+        promptCache.capacity(Math.max(promptCacheSize, distinct.size()));
+        features(List.copyOf(distinct.values()));
+    }
+
+    /** How many prompts' features stay cached (default {@value #DEFAULT_PROMPT_CACHE}); 0 turns the cache off. */
+    public void promptCacheSize(int entries) {
+        promptCache.capacity(entries);
+        promptCacheSize = entries;
+    }
+
+    /**
+     * The caption features of these prompts, from the cache where it has them; the text encoder is mapped
+     * only when one is missing, and unmapped again before this returns.
+     */
+    private List<Tensor> features(List<PromptTokens> prompts) throws IOException {
+        List<Tensor> out = new ArrayList<>();
+        Qwen3TextEncoder enc = null;
+        try {
+            for (PromptTokens t : prompts) {
+                Tensor f = promptCache.get(t.ids());
+                if (f == null) {
+                    if (enc == null) {
+                        enc = Qwen3TextEncoder.open(files.textEncoder(), textEncoderConfig, backend);
+                    }
+                    f = enc.encode(t.ids());
+                    promptCache.put(t.ids(), f);
+                }
+                out.add(f);
+            }
+        } finally {
+            if (enc != null) {
+                enc.close();
+            }
         }
         return out;
     }

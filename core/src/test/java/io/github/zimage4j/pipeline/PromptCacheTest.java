@@ -1,0 +1,51 @@
+package io.github.zimage4j.pipeline;
+
+import io.github.zimage4j.image.PngFiles;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+
+/** Requests with the same prompt share one text encoding, and a cached encoding gives the same image. */
+class PromptCacheTest {
+
+    @TempDir
+    Path model;
+
+    private static byte[] png(ZImagePipeline pipe, GenerationRequest r) throws IOException {
+        GeneratedImage img = pipe.generate(r).get(0);
+        return PngFiles.encode(img.image(), img.metadata());
+    }
+
+    @Test
+    void encodedPromptsNeedNoTextEncoderAndGiveTheSameImage() throws IOException {
+        TinyModel.write(model, 11);
+        ModelFiles files = ModelFiles.resolve(model.toString(), ModelFiles.Overrides.none());
+        GenerationRequest fox = GenerationRequest.of("a red fox", 32, 32).withSteps(2).withSeed(1);
+        GenerationRequest guided = GenerationRequest.of("a red fox", 32, 32).withSteps(2).withSeed(2).withGuidance(2)
+                .withNegativePrompt("blurry");
+        GenerationRequest other = GenerationRequest.of("a cat", 32, 32).withSteps(2).withSeed(1);
+        byte[] foxUncached;
+        try (ZImagePipeline pipe = ZImagePipeline.load(files, ZImagePipeline.Options.defaults())) {
+            pipe.promptCacheSize(0);
+            foxUncached = png(pipe, fox);
+        }
+        try (ZImagePipeline pipe = ZImagePipeline.load(files, ZImagePipeline.Options.defaults())) {
+            pipe.promptCacheSize(0);
+            pipe.encodePrompts(List.of(fox, guided, fox));
+            // Without its weights the text encoder cannot run: whatever works now came from the cache.
+            Path weights = model.resolve("text_encoder/model.safetensors");
+            Files.move(weights, model.resolve("text_encoder.moved"));
+            assertArrayEquals(foxUncached, png(pipe, fox));
+            // (Guided images are compared once generation with guidance is bit-reproducible run to run.)
+            png(pipe, guided);
+            assertThrows(IOException.class, () -> pipe.generate(other));
+        }
+    }
+}
