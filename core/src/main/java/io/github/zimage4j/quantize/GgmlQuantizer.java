@@ -1,5 +1,7 @@
 package io.github.zimage4j.quantize;
 
+import io.github.zimage4j.io.DType;
+
 import io.github.zimage4j.tensor.FloatFormats;
 
 /**
@@ -15,13 +17,13 @@ public final class GgmlQuantizer {
     }
 
     /** Quantizes {@code n} values of {@code x} from {@code xOff} into {@code out} at {@code outOff}. */
-    public static void quantize(GgmlType type, float[] x, int xOff, int n, byte[] out, int outOff) {
-        if (n % type.blockSize() != 0) {
-            throw new IllegalArgumentException(type + ": " + n + " values is not a whole number of blocks of " + type.blockSize());
+    public static void quantize(DType type, float[] x, int xOff, int n, byte[] out, int outOff) {
+        if (n % type.blockElements() != 0) {
+            throw new IllegalArgumentException(type + ": " + n + " values is not a whole number of blocks of " + type.blockElements());
         }
-        int blocks = n / type.blockSize();
+        int blocks = n / type.blockElements();
         for (int b = 0; b < blocks; b++) {
-            int xi = xOff + b * type.blockSize();
+            int xi = xOff + b * type.blockElements();
             int o = outOff + b * type.blockBytes();
             switch (type) {
                 case F32 -> putF32(out, o, x[xi]);
@@ -35,6 +37,7 @@ public final class GgmlQuantizer {
                 case Q4_K -> qK(x, xi, out, o, 15);
                 case Q5_K -> qK(x, xi, out, o, 31);
                 case Q6_K -> q6_K(x, xi, out, o);
+                default -> throw new IllegalArgumentException("no quantizer writes " + type);
             }
         }
     }

@@ -1,5 +1,7 @@
 package io.github.zimage4j.quantize;
 
+import io.github.zimage4j.io.DType;
+
 import java.io.BufferedOutputStream;
 import java.io.IOException;
 import java.io.OutputStream;
@@ -32,7 +34,7 @@ public final class GgufWriter {
         void tensorWritten(int index, int count, String name, long bytesDone, long bytesTotal);
     }
 
-    private record Entry(String name, GgmlType type, long[] shape, long bytes, TensorData data) {
+    private record Entry(String name, DType type, long[] shape, long bytes, TensorData data) {
     }
 
     private static final int ALIGNMENT = 32;
@@ -57,10 +59,10 @@ public final class GgufWriter {
      *
      * @throws IllegalArgumentException if the innermost dimension is not a whole number of blocks
      */
-    public GgufWriter add(String name, GgmlType type, long[] shape, TensorData data) {
+    public GgufWriter add(String name, DType type, long[] shape, TensorData data) {
         long cols = shape.length == 0 ? 1 : shape[shape.length - 1];
-        if (cols % type.blockSize() != 0) {
-            throw new IllegalArgumentException(name + ": rows of " + cols + " values are not whole " + type + " blocks of " + type.blockSize());
+        if (cols % type.blockElements() != 0) {
+            throw new IllegalArgumentException(name + ": rows of " + cols + " values are not whole " + type + " blocks of " + type.blockElements());
         }
         if (name.getBytes(StandardCharsets.UTF_8).length >= 64) {
             throw new IllegalArgumentException(name + ": longer than ggml's 63-byte tensor names");
@@ -69,7 +71,7 @@ public final class GgufWriter {
         for (long d : shape) {
             n *= d;
         }
-        tensors.add(new Entry(name, type, shape.clone(), type.bytes(n), data));
+        tensors.add(new Entry(name, type, shape.clone(), type.byteSize(n), data));
         return this;
     }
 
@@ -150,7 +152,7 @@ public final class GgufWriter {
             for (int d = e.shape().length - 1; d >= 0; d--) {
                 u64(out, e.shape()[d]);
             }
-            u32(out, e.type().id());
+            u32(out, e.type().ggmlType());
             u64(out, offset);
             offset += pad(e.bytes());
         }

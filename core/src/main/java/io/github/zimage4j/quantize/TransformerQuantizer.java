@@ -43,9 +43,9 @@ import java.util.regex.Pattern;
 public final class TransformerQuantizer {
 
     /** One output tensor: its GGUF name, type, PyTorch shape, and the input tensors whose rows it concatenates. */
-    public record Planned(String name, GgmlType type, long[] shape, List<StoredTensor> parts, List<Float> scales) {
+    public record Planned(String name, DType type, long[] shape, List<StoredTensor> parts, List<Float> scales) {
         public long bytes() {
-            return type.bytes(StoredTensor.numel(shape));
+            return type.byteSize(StoredTensor.numel(shape));
         }
     }
 
@@ -62,8 +62,8 @@ public final class TransformerQuantizer {
      *
      * @throws ModelFileException if the input is not a Z-Image transformer (naming the tensors it cannot place)
      */
-    public static List<Planned> plan(TensorSource src, GgmlType target) throws ModelFileException {
-        if (!target.isQuantized() && target != GgmlType.BF16 && target != GgmlType.F16) {
+    public static List<Planned> plan(TensorSource src, DType target) throws ModelFileException {
+        if (!target.isQuantized() && target != DType.BF16 && target != DType.F16) {
             throw new IllegalArgumentException("target type " + target + " is not a quantized type, bf16 or f16");
         }
         boolean prefixed = src.names().stream().anyMatch(n -> n.startsWith(COMFY_PREFIX));
@@ -100,11 +100,12 @@ public final class TransformerQuantizer {
             List<Float> scales = new ArrayList<>();
             for (String name : qkvOrder(e.getValue())) {
                 StoredTensor t = src.get(name);
-                if (!t.dtype().isFloatingPoint()) {
-                    throw new ModelFileException(t.where() + " is " + t.dtype() + ", not a floating-point tensor");
+                if (!t.dtype().isFloatingPoint() || t.dtype().isQuantized()) {
+                    throw new ModelFileException(t.where() + " is " + t.dtype() + "; quantize from the floating-point"
+                            + " (bf16/f16/f32/fp8) checkpoint");
                 }
-                parts.add(t);
-                scales.add(scale(src, name));
+                parts.add(t.withScale(1f));
+                scales.add(t.scale() != 1f ? t.scale() : scale(src, name));
             }
             long[] shape = fusedShape(e.getKey(), parts);
             plan.add(new Planned(e.getKey(), typeFor(e.getKey(), shape, target, parts.get(0).dtype()), shape, parts, scales));
@@ -168,18 +169,18 @@ public final class TransformerQuantizer {
     }
 
     /** The type a tensor is written in (see the class comment). */
-    static GgmlType typeFor(String name, long[] shape, GgmlType target, DType stored) {
+    static DType typeFor(String name, long[] shape, DType target, DType stored) {
         long n = StoredTensor.numel(shape);
         boolean keep = shape.length <= 1 || n <= 1024 || name.endsWith("_pad_token")
                 || name.startsWith("x_embedder.") || name.startsWith("t_embedder.") || name.startsWith("final_layer.");
         if (keep) {
-            return GgmlType.F32;
+            return DType.F32;
         }
-        if (shape[shape.length - 1] % target.blockSize() != 0) {
+        if (shape[shape.length - 1] % target.blockElements() != 0) {
             return switch (stored) {
-                case F32, F64 -> GgmlType.F32;
-                case BF16 -> GgmlType.BF16;
-                default -> GgmlType.F16;
+                case F32, F64 -> DType.F32;
+                case BF16 -> DType.BF16;
+                default -> DType.F16;
             };
         }
         return target;
@@ -195,7 +196,7 @@ public final class TransformerQuantizer {
     }
 
     /** ggml's {@code general.file_type} (llama_ftype) for a target type. */
-    static int fileType(GgmlType target) {
+    static int fileType(DType target) {
         return switch (target) {
             case F32 -> 0;
             case F16 -> 1;
@@ -208,11 +209,12 @@ public final class TransformerQuantizer {
             case Q5_K -> 16;
             case Q6_K -> 18;
             case BF16 -> 32;
+            default -> throw new IllegalArgumentException("no GGUF file type for " + target);
         };
     }
 
     /** A GGUF writer holding the plan; {@link GgufWriter#write} then streams it. */
-    public static GgufWriter writer(List<Planned> plan, GgmlType target) {
+    public static GgufWriter writer(List<Planned> plan, DType target) {
         GgufWriter w = new GgufWriter()
                 .putString("general.architecture", "lumina2")
                 .putUInt32("general.quantization_version", 2)
@@ -224,7 +226,7 @@ public final class TransformerQuantizer {
     }
 
     /** Quantizes {@code src} into {@code out} (written atomically). */
-    public static void quantize(TensorSource src, GgmlType target, Path out, GgufWriter.Progress progress) throws IOException {
+    public static void quantize(TensorSource src, DType target, Path out, GgufWriter.Progress progress) throws IOException {
         writer(plan(src, target), target).write(out, progress);
     }
 
@@ -235,7 +237,7 @@ public final class TransformerQuantizer {
             throw new IOException(p.name() + ": rows of " + cols + " values are too long");
         }
         int rowValues = (int) cols;
-        int rowBytes = (int) p.type().bytes(cols);
+        int rowBytes = (int) p.type().byteSize(cols);
         int chunkRows = Math.max(1, (1 << 22) / Math.max(rowBytes, rowValues * 4));
         for (int part = 0; part < p.parts().size(); part++) {
             StoredTensor t = p.parts().get(part);

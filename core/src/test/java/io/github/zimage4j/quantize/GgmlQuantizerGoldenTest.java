@@ -1,5 +1,7 @@
 package io.github.zimage4j.quantize;
 
+import io.github.zimage4j.io.DType;
+
 import io.github.zimage4j.io.SafeTensors;
 import io.github.zimage4j.tensor.StoredTensor;
 import io.github.zimage4j.testing.Golden;
@@ -51,7 +53,7 @@ class GgmlQuantizerGoldenTest {
 
     private static void check(Path caseDir, Map<String, Object> meta, Map<?, ?> t) throws IOException {
         String name = (String) t.get("name");
-        GgmlType type = GgmlType.valueOf((String) t.get("ggml_type"));
+        DType type = DType.valueOf((String) t.get("ggml_type"));
         int nBytes = ((Number) t.get("n_bytes")).intValue();
         long offset = ((Number) t.get("abs_file_offset")).longValue();
         byte[] expected = new byte[nBytes];
@@ -65,7 +67,7 @@ class GgmlQuantizerGoldenTest {
             float[] x = s.toFloats();
             byte[] got = new byte[nBytes];
             GgmlQuantizer.quantize(type, x, 0, x.length, got, 0);
-            assertEquals(type.bytes(x.length), nBytes, name + " size");
+            assertEquals(type.byteSize(x.length), nBytes, name + " size");
             for (int i = 0; i < nBytes; i++) {
                 if (got[i] != expected[i]) {
                     int block = i / type.blockBytes();
@@ -76,7 +78,7 @@ class GgmlQuantizerGoldenTest {
         }
     }
 
-    private static String hex(byte[] b, int block, GgmlType type) {
+    private static String hex(byte[] b, int block, DType type) {
         return HexFormat.of().formatHex(b, block * type.blockBytes(), (block + 1) * type.blockBytes());
     }
 }
