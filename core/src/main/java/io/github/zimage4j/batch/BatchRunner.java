@@ -2,7 +2,6 @@ package io.github.zimage4j.batch;
 
 import io.github.zimage4j.io.AtomicFiles;
 import io.github.zimage4j.pipeline.Cancellation;
-import io.github.zimage4j.pipeline.GenerationRequest;
 import io.github.zimage4j.pipeline.PipelineListener;
 import io.github.zimage4j.pipeline.ZImagePipeline;
 
@@ -126,8 +125,7 @@ public final class BatchRunner implements Closeable {
     private static List<JobFile.Item> groupByPrompt(List<JobFile.Item> items) {
         Map<List<Object>, List<JobFile.Item>> groups = new LinkedHashMap<>();
         for (JobFile.Item item : items) {
-            GenerationRequest r = item.request();
-            groups.computeIfAbsent(List.of(r.prompt(), r.negativePrompt(), r.maxSequenceLength()), k -> new ArrayList<>()).add(item);
+            groups.computeIfAbsent(item.promptKey(), k -> new ArrayList<>()).add(item);
         }
         return groups.values().stream().flatMap(List::stream).toList();
     }
@@ -190,7 +188,7 @@ public final class BatchRunner implements Closeable {
 
     private static void encodeAhead(ZImagePipeline pipe, List<JobFile.Item> items) {
         try {
-            pipe.encodePrompts(items.stream().map(JobFile.Item::request).toList());
+            pipe.cachePrompts(items.stream().map(JobFile.Item::request).toList());
         } catch (IOException | RuntimeException e) {
             // Each request encodes its own prompts again and records the error if it persists.
         }

@@ -31,11 +31,27 @@ import java.util.Map;
  */
 public final class JobFile {
 
-    /** One request of the batch. */
-    public record Item(int line, String id, String fileName, GenerationRequest request) {
-        /** The request as one compact JSON object (with its seed), e.g. to ship it to another JVM. */
+    /**
+     * One request of the batch: its fields (defaults applied, seed set, image paths resolved), checked when
+     * the file was read; {@link #request()} builds it, reading its images.
+     */
+    public record Item(int line, String id, String fileName, Map<String, Object> fields, RequestJson.Images images) {
+        public Item {
+            fields = java.util.Collections.unmodifiableMap(new LinkedHashMap<>(fields));
+        }
+
+        public GenerationRequest request() {
+            return RequestJson.toRequest(fields, images);
+        }
+
+        /** The fields as one compact JSON object, e.g. to ship the request to another JVM. */
         public String requestJson() {
-            return Json.write(RequestJson.toJson(request));
+            return Json.write(fields);
+        }
+
+        /** Requests with equal keys have the same prompts and share their text encoding. */
+        public List<Object> promptKey() {
+            return java.util.Arrays.asList(fields.get("prompt"), fields.get("negative_prompt"), fields.get("max_sequence_length"));
         }
     }
 
@@ -82,25 +98,33 @@ public final class JobFile {
         return items;
     }
 
-    /** Reads a UTF-8 JSON Lines file. */
+    /** Reads a UTF-8 JSON Lines file; relative image paths are taken from the file's folder. */
     public static JobFile read(Path file) throws IOException {
         if (!Files.isRegularFile(file)) {
             throw new java.nio.file.NoSuchFileException(file.toString(), null, "no such job file");
         }
+        Path base = file.toAbsolutePath().getParent();
         try (BufferedReader r = Files.newBufferedReader(file, StandardCharsets.UTF_8)) {
-            return parse(file.toString(), r);
+            return parse(file.toString(), r, p -> base.resolve(p).toString(), RequestJson.Images.LOCAL);
         } catch (java.nio.charset.MalformedInputException e) {
             throw new IOException(file + ": not UTF-8 text", e);
         }
     }
 
-    /** Parses JSON Lines text; {@code source} names it in messages. */
+    /** Parses JSON Lines text; {@code source} names it in messages; image paths are local, as given. */
     public static JobFile parse(String source, String text) throws IOException {
-        return parse(source, new BufferedReader(new StringReader(text)));
+        return parse(source, new BufferedReader(new StringReader(text)), p -> p, RequestJson.Images.LOCAL);
     }
 
-    public static JobFile parse(String source, BufferedReader lines) throws IOException {
-        Checker c = new Checker(source, "line");
+    /**
+     * Parses JSON Lines.
+     *
+     * @param resolve turns an image path as written into the path {@code images} reads (relative ones
+     *                against the job file's folder)
+     */
+    public static JobFile parse(String source, BufferedReader lines, java.util.function.UnaryOperator<String> resolve,
+                                RequestJson.Images images) throws IOException {
+        Checker c = new Checker(source, "line", resolve, images);
         String line;
         int n = 0;
         while ((line = lines.readLine()) != null) {
@@ -128,7 +152,12 @@ public final class JobFile {
      * numbered from 1 as "row N". A first object {@code {"defaults": {...}}} works as in a JSON Lines file.
      */
     public static JobFile of(String source, List<? extends Map<String, ?>> rows) throws IOException {
-        Checker c = new Checker(source, "row");
+        return of(source, rows, p -> p, RequestJson.Images.LOCAL);
+    }
+
+    public static JobFile of(String source, List<? extends Map<String, ?>> rows, java.util.function.UnaryOperator<String> resolve,
+                             RequestJson.Images images) throws IOException {
+        Checker c = new Checker(source, "row", resolve, images);
         for (int i = 0; i < rows.size(); i++) {
             c.add(i + 1, rows.get(i));
         }
@@ -174,6 +203,8 @@ public final class JobFile {
     private static final class Checker {
         private final String source;
         private final String unit;
+        private final java.util.function.UnaryOperator<String> resolve;
+        private final RequestJson.Images images;
         private final List<String> problems = new ArrayList<>();
         private final List<Item> items = new ArrayList<>();
         private final Map<String, Integer> idLines = new HashMap<>();
@@ -183,9 +214,11 @@ public final class JobFile {
         private boolean seenDefaults;
         private boolean seenRequest;
 
-        Checker(String source, String unit) {
+        Checker(String source, String unit, java.util.function.UnaryOperator<String> resolve, RequestJson.Images images) {
             this.source = source;
             this.unit = unit;
+            this.resolve = resolve;
+            this.images = images;
         }
 
         void problem(int n, String message) {
@@ -226,23 +259,27 @@ public final class JobFile {
                     fields.put(k, v);
                 }
             });
-            GenerationRequest request;
+            for (String f : RequestJson.IMAGE_FIELDS) {
+                if (fields.get(f) instanceof String path) {
+                    fields.put(f, resolve.apply(path));
+                }
+            }
+            if (fields.get("seed") == null) {
+                fields.put("seed", seedFor(id));
+            }
             try {
-                request = RequestJson.toRequest(fields);
+                RequestJson.toRequest(fields, images);
             } catch (RequestJson.InvalidRequestException e) {
                 boolean fromDefaults = e.field() != null && !obj.containsKey(e.field());
                 problem(n, (fromDefaults ? "(from the defaults) " : "") + e.getMessage());
                 return;
-            }
-            if (request.seed() == null) {
-                request = request.withSeed(seedFor(id));
             }
             Integer previous = idLines.putIfAbsent(id, n);
             if (previous != null) {
                 problem(n, "id \"" + id + "\" is already used on " + unit + " " + previous);
                 return;
             }
-            Item item = new Item(n, id, fileName(id), request);
+            Item item = new Item(n, id, fileName(id), fields, images);
             Item clash = fileNames.putIfAbsent(item.fileName().toLowerCase(Locale.ROOT), item);
             if (clash != null) {
                 problem(n, "id \"" + id + "\" and id \"" + clash.id() + "\" (" + unit + " " + clash.line()

@@ -1,8 +1,12 @@
 package io.github.zimage4j.batch;
 
+import io.github.zimage4j.controlnet.ControlType;
+import io.github.zimage4j.image.ImageFiles;
+import io.github.zimage4j.image.UInt8Image;
 import io.github.zimage4j.pipeline.GenerationRequest;
-import io.github.zimage4j.tokenizer.Qwen3Tokenizer;
 
+import java.io.IOException;
+import java.nio.file.Path;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -12,19 +16,33 @@ import java.util.Map;
  * job and the server's native API share:
  * <pre>
  * {"prompt": "a red fox", "negative_prompt": "", "width": 1024, "height": 1024, "steps": 8, "guidance": 0,
- *  "cfg_normalization": 0, "cfg_truncation": 1.0, "seed": 42, "max_sequence_length": 512}
+ *  "cfg_normalization": 0, "cfg_truncation": 1.0, "seed": 42, "max_sequence_length": 512,
+ *  "init_image": "in/fox.png", "strength": 0.6, "mask": "in/fox-mask.png",
+ *  "control_image": "in/pose.png", "control_type": "canny", "control_scale": 0.75}
  * </pre>
- * Only {@code prompt} is required; an absent field or a JSON {@code null} takes the default (1024² pixels,
- * the variant's steps and guidance, no cfg normalization or truncation, a random seed). Every error names
- * the field, the expected type or range and the value found.
+ * Only {@code prompt} is required; an absent field or a JSON {@code null} takes the default (1024² pixels
+ * or the init image's size, the variant's steps and guidance, no cfg normalization or truncation, a random
+ * seed; see {@link GenerationRequest}). Image fields are file paths, read through an {@link Images}. Every
+ * error names the field, the expected type or range and the value found.
  */
 public final class RequestJson {
 
     /** The fields of a request, in the order {@link #toJson} writes them. */
     public static final List<String> FIELDS = List.of("prompt", "negative_prompt", "width", "height", "steps", "guidance",
-            "cfg_normalization", "cfg_truncation", "seed", "max_sequence_length");
+            "cfg_normalization", "cfg_truncation", "seed", "max_sequence_length", "init_image", "strength", "mask",
+            "control_image", "control_type", "control_scale");
 
-    public static final int DEFAULT_SIDE = 1024;
+    /** The fields holding image file paths. */
+    public static final List<String> IMAGE_FIELDS = List.of("init_image", "mask", "control_image");
+
+    /** Where image paths lead: a local file to read (a remote one is fetched first). */
+    @FunctionalInterface
+    public interface Images {
+        Path localFile(String path) throws IOException;
+
+        /** Paths are local file paths. */
+        Images LOCAL = Path::of;
+    }
 
     private RequestJson() {
     }
@@ -50,53 +68,73 @@ public final class RequestJson {
      * @throws InvalidRequestException naming the first field that is unknown, of the wrong type or out of range
      */
     public static GenerationRequest toRequest(Map<String, ?> json) {
+        return toRequest(json, Images.LOCAL);
+    }
+
+    /** The request these fields describe, reading its images through {@code images}. */
+    public static GenerationRequest toRequest(Map<String, ?> json, Images images) {
         for (String key : json.keySet()) {
             if (!FIELDS.contains(key)) {
                 throw new InvalidRequestException(key, "unknown field \"" + key + "\"" + suggestion(key)
                         + " (request fields: " + String.join(", ", FIELDS) + ")");
             }
         }
-        Object prompt = json.get("prompt");
-        if (prompt == null) {
+        if (json.get("prompt") == null) {
             throw new InvalidRequestException("prompt", "\"prompt\" is required (\"\" is allowed)");
         }
-        String text = string(json, "prompt");
-        String negative = json.get("negative_prompt") == null ? "" : string(json, "negative_prompt");
-        int width = intOr(json, "width", DEFAULT_SIDE);
-        int height = intOr(json, "height", DEFAULT_SIDE);
-        Integer steps = json.get("steps") == null ? null : intOr(json, "steps", 0);
-        Double guidance = json.get("guidance") == null ? null : number(json, "guidance");
-        double norm = json.get("cfg_normalization") == null ? 0 : number(json, "cfg_normalization");
-        double trunc = json.get("cfg_truncation") == null ? 1.0 : number(json, "cfg_truncation");
-        Long seed = json.get("seed") == null ? null : integer(json, "seed");
-        int maxLen = intOr(json, "max_sequence_length", Qwen3Tokenizer.DEFAULT_MAX_SEQUENCE_LENGTH);
+        GenerationRequest.Builder b = GenerationRequest.builder();
+        set("prompt", () -> b.prompt(string(json, "prompt")));
+        set("negative_prompt", () -> b.negativePrompt(json.get("negative_prompt") == null ? "" : string(json, "negative_prompt")));
+        set("steps", () -> b.steps(json.get("steps") == null ? null : intOr(json, "steps", 0)));
+        set("guidance", () -> b.guidance(json.get("guidance") == null ? null : number(json, "guidance")));
+        set("cfg_normalization", () -> b.cfgNormalization(json.get("cfg_normalization") == null ? 0 : number(json, "cfg_normalization")));
+        set("cfg_truncation", () -> b.cfgTruncation(json.get("cfg_truncation") == null ? 1.0 : number(json, "cfg_truncation")));
+        set("seed", () -> b.seed(json.get("seed") == null ? null : integer(json, "seed")));
+        if (json.get("max_sequence_length") != null) {
+            set("max_sequence_length", () -> b.maxSequenceLength(intOr(json, "max_sequence_length", 0)));
+        }
+        set("strength", () -> b.strength(json.get("strength") == null ? null : number(json, "strength")));
+        set("control_type", () -> b.controlType(json.get("control_type") == null ? null : ControlType.parse(string(json, "control_type"))));
+        set("control_scale", () -> b.controlScale(json.get("control_scale") == null ? null : number(json, "control_scale")));
+        if (json.get("width") != null || json.get("height") != null || json.get("init_image") == null) {
+            set(null, () -> b.size(intOr(json, "width", GenerationRequest.DEFAULT_SIDE), intOr(json, "height", GenerationRequest.DEFAULT_SIDE)));
+        }
+        if (json.get("init_image") != null) {
+            b.initImage(image(json, "init_image", images, false));
+        }
+        if (json.get("mask") != null) {
+            b.mask(image(json, "mask", images, true));
+        }
+        if (json.get("control_image") != null) {
+            b.controlImage(image(json, "control_image", images, false));
+        }
         try {
-            return new GenerationRequest(text, negative, width, height, steps, guidance, norm, trunc, seed, 1, maxLen, null);
+            return b.build();
         } catch (IllegalArgumentException e) {
             throw new InvalidRequestException(null, e.getMessage());
         }
     }
 
-    /** The fields of {@code request} (one image; its own initial latents are not representable). */
-    public static Map<String, Object> toJson(GenerationRequest request) {
-        Map<String, Object> m = new LinkedHashMap<>();
-        m.put("prompt", request.prompt());
-        m.put("negative_prompt", request.negativePrompt());
-        m.put("width", (long) request.width());
-        m.put("height", (long) request.height());
-        if (request.steps() != null) {
-            m.put("steps", (long) request.steps());
+    /** Applies one field to the builder; its checks fail naming the field. */
+    private static void set(String field, Runnable apply) {
+        try {
+            apply.run();
+        } catch (InvalidRequestException e) {
+            throw e;
+        } catch (IllegalArgumentException e) {
+            throw new InvalidRequestException(field, field == null || e.getMessage().contains(field.replace('_', ' '))
+                    ? e.getMessage() : "\"" + field + "\": " + e.getMessage());
         }
-        if (request.guidance() != null) {
-            m.put("guidance", request.guidance());
+    }
+
+    private static UInt8Image image(Map<String, ?> json, String field, Images images, boolean gray) {
+        String path = string(json, field);
+        try {
+            Path file = images.localFile(path);
+            return gray ? ImageFiles.readGray(file) : ImageFiles.readRgb(file);
+        } catch (IOException | RuntimeException e) {
+            throw new InvalidRequestException(field, "\"" + field + "\": cannot read " + path + ": " + e.getMessage());
         }
-        m.put("cfg_normalization", request.cfgNormalization());
-        m.put("cfg_truncation", request.cfgTruncation());
-        if (request.seed() != null) {
-            m.put("seed", request.seed());
-        }
-        m.put("max_sequence_length", (long) request.maxSequenceLength());
-        return m;
     }
 
     private static String string(Map<String, ?> json, String field) {

@@ -112,6 +112,35 @@ class JobFileTest {
     }
 
     @Test
+    void imagePathsAreTakenFromTheJobFilesFolderAndCheckedFirst(@org.junit.jupiter.api.io.TempDir java.nio.file.Path dir) throws IOException {
+        java.nio.file.Files.createDirectories(dir.resolve("in"));
+        io.github.zimage4j.image.PngFiles.write(dir.resolve("in/start.png"), io.github.zimage4j.image.UInt8Image.blank(40, 24, 3),
+                java.util.Map.of());
+        java.nio.file.Path jobs = java.nio.file.Files.writeString(dir.resolve("jobs.jsonl"), """
+                {"id": "i2i", "prompt": "x", "init_image": "in/start.png", "strength": 0.5, "mask": "in/start.png"}
+                {"id": "ctl", "prompt": "x", "width": 32, "height": 32, "control_image": "in/start.png", "control_type": "canny", "control_scale": 0.5}
+                """);
+        JobFile file = JobFile.read(jobs);
+        io.github.zimage4j.pipeline.GenerationRequest i2i = file.items().get(0).request();
+        assertEquals(dir.resolve("in/start.png").toString(), file.items().get(0).fields().get("init_image"));
+        assertEquals(40, i2i.initImage().width());
+        assertEquals(1, i2i.mask().channels());
+        assertEquals(0.5, i2i.strength());
+        io.github.zimage4j.pipeline.GenerationRequest ctl = file.items().get(1).request();
+        assertEquals(io.github.zimage4j.controlnet.ControlType.CANNY, ctl.controlType());
+        assertEquals(0.5, ctl.controlScale());
+        assertEquals(24, ctl.controlImage().height());
+
+        java.nio.file.Path bad = java.nio.file.Files.writeString(dir.resolve("bad.jsonl"), """
+                {"id": "a", "prompt": "x", "init_image": "in/missing.png"}
+                {"id": "b", "prompt": "x", "control_image": "in/start.png", "control_type": "sketch"}
+                """);
+        JobFile.InvalidJobFileException e = assertThrows(JobFile.InvalidJobFileException.class, () -> JobFile.read(bad));
+        assertTrue(e.problems().get(0).startsWith("line 1: \"init_image\": cannot read " + dir.resolve("in/missing.png")), e.problems().toString());
+        assertTrue(e.problems().get(1).startsWith("line 2: unknown control type 'sketch'"), e.problems().toString());
+    }
+
+    @Test
     void rowsWorkLikeLines() throws IOException {
         JobFile jobs = JobFile.of("t.parquet", List.of(Map.of("defaults", Map.of("steps", 3L)),
                 Map.of("id", "r", "prompt", "x", "width", 32L, "height", 32L)));

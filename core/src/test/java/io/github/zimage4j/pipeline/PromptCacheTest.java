@@ -27,10 +27,9 @@ class PromptCacheTest {
     void encodedPromptsNeedNoTextEncoderAndGiveTheSameImage() throws IOException {
         TinyModel.write(model, 11);
         ModelFiles files = ModelFiles.resolve(model.toString(), ModelFiles.Overrides.none());
-        GenerationRequest fox = GenerationRequest.of("a red fox", 32, 32).withSteps(2).withSeed(1);
-        GenerationRequest guided = GenerationRequest.of("a red fox", 32, 32).withSteps(2).withSeed(2).withGuidance(2)
-                .withNegativePrompt("blurry");
-        GenerationRequest other = GenerationRequest.of("a cat", 32, 32).withSteps(2).withSeed(1);
+        GenerationRequest fox = GenerationRequest.of("a red fox", 32, 32).toBuilder().steps(2).seed(1L).build();
+        GenerationRequest guided = fox.toBuilder().seed(2L).guidance(2.0).negativePrompt("blurry").build();
+        GenerationRequest other = fox.toBuilder().prompt("a cat").build();
         byte[] foxUncached;
         try (ZImagePipeline pipe = ZImagePipeline.load(files, ZImagePipeline.Options.defaults())) {
             pipe.promptCacheSize(0);
@@ -38,7 +37,7 @@ class PromptCacheTest {
         }
         try (ZImagePipeline pipe = ZImagePipeline.load(files, ZImagePipeline.Options.defaults())) {
             pipe.promptCacheSize(0);
-            pipe.encodePrompts(List.of(fox, guided, fox));
+            pipe.cachePrompts(List.of(fox, guided, fox));
             // Without its weights the text encoder cannot run: whatever works now came from the cache.
             Path weights = model.resolve("text_encoder/model.safetensors");
             Files.move(weights, model.resolve("text_encoder.moved"));

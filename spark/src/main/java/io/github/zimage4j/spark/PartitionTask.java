@@ -47,13 +47,16 @@ final class PartitionTask implements FlatMapFunction<Iterator<SparkBatchJob.Work
     private final SparkBatchJob.Model model;
     private final String output;
     private final HadoopConf hadoopConf;
+    private final HadoopImages images;
     private final LongAccumulator made;
     private final LongAccumulator failed;
 
-    PartitionTask(SparkBatchJob.Model model, String output, HadoopConf hadoopConf, LongAccumulator made, LongAccumulator failed) {
+    PartitionTask(SparkBatchJob.Model model, String output, HadoopConf hadoopConf, HadoopImages images, LongAccumulator made,
+                  LongAccumulator failed) {
         this.model = model;
         this.output = output;
         this.hadoopConf = hadoopConf;
+        this.images = images;
         this.made = made;
         this.failed = failed;
     }
@@ -74,7 +77,6 @@ final class PartitionTask implements FlatMapFunction<Iterator<SparkBatchJob.Work
         List<Row> rows = new ArrayList<>();
         for (int i = 0; i < work.size(); i++) {
             SparkBatchJob.WorkItem item = work.get(i);
-            GenerationRequest request = request(item);
             RenderedImage image;
             String backend;
             long t0 = System.nanoTime();
@@ -87,7 +89,7 @@ final class PartitionTask implements FlatMapFunction<Iterator<SparkBatchJob.Work
                 }
                 try {
                     hook.rendering(item.id());
-                    image = RenderedImage.render(pipe, request, PipelineListener.NONE, Cancellation.none());
+                    image = RenderedImage.render(pipe, request(item), PipelineListener.NONE, Cancellation.none());
                 } catch (IOException | RuntimeException e) {
                     String message = e.getMessage() == null || e.getMessage().isBlank() ? e.getClass().getSimpleName() : e.getMessage();
                     rows.add(SparkBatchJob.row(ManifestRecord.failed(item.id(), (System.nanoTime() - t0) / 1e9, backend, message)));
@@ -110,15 +112,15 @@ final class PartitionTask implements FlatMapFunction<Iterator<SparkBatchJob.Work
         return rows.iterator();
     }
 
-    private static GenerationRequest request(SparkBatchJob.WorkItem item) {
+    private GenerationRequest request(SparkBatchJob.WorkItem item) {
         @SuppressWarnings("unchecked")
         Map<String, Object> fields = (Map<String, Object>) Json.parse(item.requestJson());
-        return RequestJson.toRequest(fields);
+        return RequestJson.toRequest(fields, images);
     }
 
-    private static void encodeAhead(ZImagePipeline pipe, List<SparkBatchJob.WorkItem> items) {
+    private void encodeAhead(ZImagePipeline pipe, List<SparkBatchJob.WorkItem> items) {
         try {
-            pipe.encodePrompts(items.stream().map(PartitionTask::request).toList());
+            pipe.cachePrompts(items.stream().map(this::request).toList());
         } catch (IOException | RuntimeException e) {
             // Each request encodes its own prompts again and records the error if it persists.
         }

@@ -2,7 +2,6 @@ package io.github.zimage4j.spark;
 
 import io.github.zimage4j.batch.JobFile;
 import io.github.zimage4j.batch.ManifestRecord;
-import io.github.zimage4j.pipeline.GenerationRequest;
 import org.apache.hadoop.conf.Configuration;
 import org.apache.hadoop.fs.FileStatus;
 import org.apache.hadoop.fs.FileSystem;
@@ -217,9 +216,7 @@ public final class SparkBatchJob {
                 skipped++;
                 continue;
             }
-            GenerationRequest q = item.request();
-            byPrompt.computeIfAbsent(List.of(q.prompt(), q.negativePrompt(), q.maxSequenceLength()), k -> new ArrayList<>())
-                    .add(new WorkItem(item.id(), item.fileName(), item.requestJson()));
+            byPrompt.computeIfAbsent(item.promptKey(), k -> new ArrayList<>()).add(new WorkItem(item.id(), item.fileName(), item.requestJson()));
         }
         byPrompt.values().forEach(todo::addAll);
 
@@ -233,7 +230,8 @@ public final class SparkBatchJob {
             LongAccumulator madeCount = spark.sparkContext().longAccumulator("images made");
             LongAccumulator failedCount = spark.sparkContext().longAccumulator("requests failed");
             JavaRDD<Row> rows = jsc.parallelize(todo, Math.min(partitions, todo.size()))
-                    .mapPartitions(new PartitionTask(config.model(), out.toString(), new HadoopConf(hadoop), madeCount, failedCount));
+                    .mapPartitions(new PartitionTask(config.model(), out.toString(), new HadoopConf(hadoop), new HadoopImages(hadoop),
+                            madeCount, failedCount));
             spark.createDataFrame(rows, MANIFEST_SCHEMA).write().mode(SaveMode.Append).json(manifestPath.toString());
             fs.delete(new Path(out, TEMPORARY), true);
             made = madeCount.value();
@@ -251,6 +249,7 @@ public final class SparkBatchJob {
         if (!fs.exists(path)) {
             throw new java.io.FileNotFoundException(input + ": no such job file");
         }
+        HadoopImages images = new HadoopImages(spark.sparkContext().hadoopConfiguration());
         if (input.endsWith(".parquet") || fs.getFileStatus(path).isDirectory()) {
             Dataset<Row> table = spark.read().parquet(input);
             List<Map<String, Object>> rows = new ArrayList<>();
@@ -270,10 +269,10 @@ public final class SparkBatchJob {
                 }
                 rows.add(m);
             }
-            return JobFile.of(input, rows);
+            return JobFile.of(input, rows, p -> HadoopImages.resolve(path, p), images);
         }
         try (BufferedReader r = new BufferedReader(new InputStreamReader(fs.open(path), StandardCharsets.UTF_8))) {
-            return JobFile.parse(input, r);
+            return JobFile.parse(input, r, p -> HadoopImages.resolve(path, p), images);
         }
     }
 
