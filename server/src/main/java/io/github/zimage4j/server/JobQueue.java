@@ -92,6 +92,11 @@ public final class JobQueue implements AutoCloseable {
         notifyAll();
     }
 
+    /** The retained jobs, oldest first. */
+    public synchronized List<Job> jobsSnapshot() {
+        return List.copyOf(jobs.values());
+    }
+
     public synchronized Job get(String id) {
         return jobs.get(id);
     }
