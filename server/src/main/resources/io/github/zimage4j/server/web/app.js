@@ -129,7 +129,7 @@ async function generate(ev) {
   state.job = job.id;
   $('cancel').disabled = false;
   $('progress-box').hidden = false;
-  $('preview').hidden = true;
+  $('preview-box').hidden = true;
   setProgress(0, 'queued (position ' + job.position + ')');
   try {
     await follow(job.id);
@@ -175,7 +175,7 @@ function onEvent(name, d) {
     case 'started': setProgress(0, 'started'); break;
     case 'stage': setProgress(null, d.stage + '…'); break;
     case 'progress': setProgress(d.progress, 'step ' + d.step + ' / ' + d.total_steps); break;
-    case 'preview': $('preview').src = d.image; $('preview').hidden = false; break;
+    case 'preview': $('preview').src = d.image; $('preview-box').hidden = false; break;
     case 'succeeded':
       setProgress(1, 'done in ' + d.seconds.toFixed(1) + ' s');
       for (const img of d.images) addCard(d, img);
@@ -242,7 +242,7 @@ function reuse(p, seed) {
 function setLock(on) {
   state.locked = on;
   $('lock').setAttribute('aria-pressed', String(on));
-  $('lock').textContent = on ? '🔒' : '🔓';
+  $('shackle').setAttribute('d', on ? 'M8 11V7a4 4 0 0 1 8 0v4' : 'M8 11V7a4 4 0 0 1 8 0');
   $('lock').title = on ? 'Seed locked: every job uses it' : 'Keep this seed for the next jobs';
 }
 
