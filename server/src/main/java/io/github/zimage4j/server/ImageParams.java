@@ -100,9 +100,9 @@ public record ImageParams(String prompt, String negativePrompt, int width, int h
     }
 
     public GenerationRequest toRequest() {
-        return GenerationRequest.of(prompt, width, height).withNegativePrompt(negativePrompt).withSteps(steps)
-                .withGuidance(guidance).withCfg(cfgNormalization, cfgTruncation).withSeed(seed).withCount(count)
-                .withMaxSequenceLength(Qwen3Tokenizer.DEFAULT_MAX_SEQUENCE_LENGTH);
+        return GenerationRequest.builder().prompt(prompt).size(width, height).negativePrompt(negativePrompt).steps(steps)
+                .guidance(guidance).cfgNormalization(cfgNormalization).cfgTruncation(cfgTruncation).seed(seed).count(count)
+                .maxSequenceLength(Qwen3Tokenizer.DEFAULT_MAX_SEQUENCE_LENGTH).build();
     }
 
     /** The settings in the native API's field names (what "reuse settings" sends back). */

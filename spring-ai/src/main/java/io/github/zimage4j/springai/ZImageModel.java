@@ -53,25 +53,19 @@ public final class ZImageModel implements ImageModel {
         int width = first(o == null ? null : o.getWidth(), defaults.getWidth(), 1024);
         int height = first(o == null ? null : o.getHeight(), defaults.getHeight(), 1024);
         int n = first(o == null ? null : o.getN(), defaults.getN(), 1);
-        GenerationRequest req = GenerationRequest.of(String.join(" ", positive), width, height).withCount(n);
+        GenerationRequest.Builder req = GenerationRequest.builder().prompt(String.join(" ", positive)).size(width, height).count(n);
         String neg = negative.isEmpty() ? first(z == null ? null : z.getNegativePrompt(), defaults.getNegativePrompt(), "")
                 : String.join(" ", negative);
-        req = req.withNegativePrompt(neg);
+        req.negativePrompt(neg);
         Integer steps = first(z == null ? null : z.getSteps(), defaults.getSteps(), null);
-        if (steps != null) {
-            req = req.withSteps(steps);
-        }
+        req.steps(steps);
         Double guidance = first(z == null ? null : z.getGuidance(), defaults.getGuidance(), null);
-        if (guidance != null) {
-            req = req.withGuidance(guidance);
-        }
+        req.guidance(guidance);
         Long seed = first(z == null ? null : z.getSeed(), defaults.getSeed(), null);
-        if (seed != null) {
-            req = req.withSeed(seed);
-        }
+        req.seed(seed);
         List<GeneratedImage> generated;
         try {
-            generated = pipeline.generate(req);
+            generated = pipeline.generate(req.build());
         } catch (IOException e) {
             throw new UncheckedIOException(e);
         }
