@@ -26,14 +26,23 @@ public final class Checkpoints {
         SAFETENSORS, SHARDED_SAFETENSORS, GGUF
     }
 
-    /** Opens the checkpoint at {@code path}; the caller closes the returned source. */
+    /**
+     * Opens the checkpoint at {@code path}; the caller closes the returned source. ComfyUI's scaled fp8
+     * weights come out as scaled weights ({@link ScaledWeights}).
+     */
     public static TensorSource open(Path path) throws IOException {
         Path file = resolve(path);
-        return switch (container(file)) {
+        TensorSource source = switch (container(file)) {
             case GGUF -> Gguf.open(file);
             case SAFETENSORS -> SafeTensors.open(file);
             case SHARDED_SAFETENSORS -> SafeTensors.openSharded(file);
         };
+        try {
+            return ScaledWeights.of(source);
+        } catch (IOException | RuntimeException e) {
+            source.close();
+            throw e;
+        }
     }
 
     /** The file a path stands for: itself, or the one checkpoint in a folder. */
