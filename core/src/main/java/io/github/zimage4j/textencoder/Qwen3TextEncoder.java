@@ -33,7 +33,7 @@ import java.util.List;
  * transformer starts denoising, so the two models never hold memory at the same time:
  * <pre>{@code
  * List<Tensor> capFeats;
- * try (Qwen3TextEncoder enc = Qwen3TextEncoder.open(Path.of("Z-Image-Turbo/text_encoder"), backend)) {
+ * try (Qwen3TextEncoder enc = ModelFiles.openTextEncoder(Path.of("Z-Image-Turbo/text_encoder"), backend)) {
  *     capFeats = enc.encode(List.of(Prompt.of(positiveIds), Prompt.of(negativeIds)));
  * }   // unmapped here; the returned tensors are heap copies and stay valid
  * }</pre>

@@ -117,19 +117,19 @@ class ComfyTrioGoldenTest {
         assertEquals(null, found.transformerConfig(), "a ComfyUI transformer file comes without a config");
         ModelFiles files = new ModelFiles(found.name(), found.transformer(), found.transformerConfig(), found.textEncoder(),
                 found.textEncoderConfig(), found.tokenizer(), found.vae(), found.vaeConfig(), sched);
-        GenerationRequest request = GenerationRequest.of((String) meta.get("prompt"), ((Number) args.get("width")).intValue(),
-                        ((Number) args.get("height")).intValue())
-                .withNegativePrompt(neg == null ? "" : (String) neg)
-                .withSteps(((Number) args.get("num_inference_steps")).intValue())
-                .withGuidance(((Number) args.get("guidance_scale")).doubleValue())
-                .withCfg(cfgNorm, trunc == null ? 1.0 : ((Number) trunc).doubleValue())
-                .withMaxSequenceLength(((Number) args.get("max_sequence_length")).intValue())
-                .withSeed(((Number) meta.get("seed")).longValue());
+        GenerationRequest request = GenerationRequest.builder().prompt((String) meta.get("prompt"))
+                .size(((Number) args.get("width")).intValue(), ((Number) args.get("height")).intValue())
+                .negativePrompt(neg == null ? "" : (String) neg)
+                .steps(((Number) args.get("num_inference_steps")).intValue())
+                .guidance(((Number) args.get("guidance_scale")).doubleValue())
+                .cfgNormalization(cfgNorm).cfgTruncation(trunc == null ? 1.0 : ((Number) trunc).doubleValue())
+                .maxSequenceLength(((Number) args.get("max_sequence_length")).intValue())
+                .seed(((Number) meta.get("seed")).longValue()).build();
         try (SafeTensors in = SafeTensors.open(dir.resolve("inputs.safetensors"));
              SafeTensors out = SafeTensors.open(dir.resolve("outputs.safetensors"));
              ZImagePipeline pipe = ZImagePipeline.load(files, new ZImagePipeline.Options(TestBackend.get().name(), null))) {
             Tensor init = Golden.tensor(in, "latents_init");
-            request = request.withInitialLatents(init.reshape(16, 1, init.dim(2), init.dim(3)));
+            request = request.toBuilder().initialLatents(init.reshape(16, 1, init.dim(2), init.dim(3))).build();
             GeneratedImage img = pipe.generate(request, PipelineListener.NONE, Cancellation.none()).get(0);
             Compare.allClose("latents_final", Golden.tensor(out, "latents_final").data(), img.latents().data(), latentsAtol, 0);
             byte[] ours8 = img.image().pixels();
