@@ -1,43 +1,23 @@
 package io.github.zimage4j.server;
 
 import io.github.zimage4j.io.Json;
-import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
-import org.junit.jupiter.api.io.TempDir;
 
 import java.io.BufferedReader;
 import java.io.InputStream;
 import java.io.InputStreamReader;
 import java.net.http.HttpResponse;
 import java.nio.charset.StandardCharsets;
-import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Base64;
 import java.util.List;
 import java.util.Map;
-import java.util.concurrent.CountDownLatch;
-import java.util.concurrent.TimeUnit;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /** The native job API: submit, progress as server-sent events with previews, result, cancel. */
-class JobApiTest {
-
-    @TempDir
-    static Path root;
-    static TestServer s;
-
-    @BeforeAll
-    static void start() throws Exception {
-        s = new TestServer(root).ready();
-    }
-
-    @AfterAll
-    static void stop() {
-        s.close();
-    }
+class JobApiTest extends OnTinyServer {
 
     record Event(String name, Map<String, Object> data) {
     }
@@ -116,31 +96,22 @@ class JobApiTest {
 
     @Test
     void cancelRunningAndWaitingJobs() throws Exception {
-        CountDownLatch held = new CountDownLatch(1);
-        CountDownLatch release = new CountDownLatch(1);
-        s.server.queue().afterStep = job -> {
-            held.countDown();
-            CompatApiTest.await(release);
-        };
-        try {
+        try (TestServer.Hold hold = s.hold()) {
             String running = submit("{\"prompt\":\"a\",\"width\":32,\"height\":32,\"steps\":5}");
             String waiting = submit("{\"prompt\":\"b\",\"width\":32,\"height\":32,\"steps\":5}");
-            assertTrue(held.await(60, TimeUnit.SECONDS));
+            hold.awaitHeld();
             assertEquals(1L, TestServer.json(s.get("/api/jobs/" + waiting)).get("position"));
             HttpResponse<String> c = s.client.send(s.request("/api/jobs/" + waiting).DELETE().build(), HttpResponse.BodyHandlers.ofString());
             assertEquals(200, c.statusCode());
             assertEquals("cancelled", TestServer.json(c).get("status"));
             assertEquals(200, s.post("/api/jobs/" + running + "/cancel", "").statusCode());
-            release.countDown();
+            hold.release();
             List<Event> ev = events(running);
             assertEquals("cancelled", ev.get(ev.size() - 1).name());
             Map<String, Object> st = TestServer.json(s.get("/api/jobs/" + running));
             assertEquals("cancelled", st.get("status"));
             assertTrue(((Number) st.get("step")).intValue() < 5, "stopped between steps");
             assertEquals(List.of(), st.get("images"));
-        } finally {
-            release.countDown();
-            s.server.queue().afterStep = job -> { };
         }
     }
 
