@@ -32,17 +32,8 @@ public final class ZImageModel implements ImageModel {
 
     private ZImageModel(Builder b) {
         this.pipeline = Objects.requireNonNull(b.pipeline, "pipeline");
-        GenerationRequest r = GenerationRequest.of("", b.width, b.height).withNegativePrompt(b.negativePrompt);
-        if (b.steps != null) {
-            r = r.withSteps(b.steps);
-        }
-        if (b.guidance != null) {
-            r = r.withGuidance(b.guidance);
-        }
-        if (b.seed != null) {
-            r = r.withSeed(b.seed);
-        }
-        this.template = r;
+        this.template = GenerationRequest.builder().prompt("").size(b.width, b.height).negativePrompt(b.negativePrompt)
+                .steps(b.steps).guidance(b.guidance).seed(b.seed).build();
     }
 
     public static Builder builder() {
@@ -57,9 +48,7 @@ public final class ZImageModel implements ImageModel {
 
     @Override
     public Response<List<Image>> generate(String prompt, int n) {
-        GenerationRequest req = new GenerationRequest(prompt, template.negativePrompt(), template.width(), template.height(),
-                template.steps(), template.guidance(), template.cfgNormalization(), template.cfgTruncation(), template.seed(),
-                n, template.maxSequenceLength(), null);
+        GenerationRequest req = template.toBuilder().prompt(prompt).count(n).build();
         List<GeneratedImage> generated;
         try {
             generated = pipeline.generate(req);

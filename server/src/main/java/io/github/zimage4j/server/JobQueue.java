@@ -233,6 +233,7 @@ public final class JobQueue implements AutoCloseable {
             public void stage(Stage stage) {
                 job.stage(switch (stage) {
                     case ENCODING_PROMPT -> "encoding prompt";
+                    case ENCODING_IMAGES -> "encoding images";
                     case DENOISING -> "denoising";
                     case DECODING -> "decoding";
                 });

@@ -115,6 +115,63 @@ class JobApiTest extends OnTinyServer {
         }
     }
 
+    /** A PNG of seeded noise (or a left/right black/white mask), base64. */
+    static String pngBase64(int w, int h, boolean mask) throws Exception {
+        java.awt.image.BufferedImage img = new java.awt.image.BufferedImage(w, h, java.awt.image.BufferedImage.TYPE_INT_RGB);
+        java.util.Random r = new java.util.Random(w * 31L + h);
+        for (int y = 0; y < h; y++) {
+            for (int x = 0; x < w; x++) {
+                img.setRGB(x, y, mask ? (x >= w / 2 ? 0xFFFFFF : 0) : r.nextInt(0x1000000));
+            }
+        }
+        java.io.ByteArrayOutputStream out = new java.io.ByteArrayOutputStream();
+        javax.imageio.ImageIO.write(img, "png", out);
+        return Base64.getEncoder().encodeToString(out.toByteArray());
+    }
+
+    @Test
+    @SuppressWarnings("unchecked")
+    void imageToImageAndInpaintingFromBase64Images() throws Exception {
+        String init = pngBase64(70, 50, false);
+        // No size given: the init image's, rounded down to multiples of 16 (64x48); strength 0.5 runs half the schedule.
+        String id = submit("{\"prompt\":\"a fox\",\"init_image\":\"data:image/png;base64," + init + "\",\"strength\":0.5,"
+                + "\"steps\":4,\"seed\":3}");
+        List<Event> ev = events(id);
+        assertEquals("succeeded", ev.get(ev.size() - 1).name(), ev.toString());
+        assertEquals(List.of(1L, 2L), ev.stream().filter(e -> e.name().equals("progress")).map(e -> e.data().get("step")).toList());
+        Map<String, Object> job = TestServer.json(s.get("/api/jobs/" + id));
+        Map<String, Object> params = (Map<String, Object>) job.get("params");
+        assertEquals(64L, params.get("width"));
+        assertEquals(48L, params.get("height"));
+        assertEquals(0.5, params.get("strength"));
+        byte[] png = s.getBytes("/api/jobs/" + id + "/images/0").body();
+        assertEquals(64, TestServer.png(png).getWidth());
+        assertTrue(((String) ((List<Map<String, Object>>) job.get("images")).get(0).get("parameters")).contains("Denoising strength: 0.5"));
+
+        String inpaint = submit("{\"prompt\":\"a fox\",\"init_image\":\"" + pngBase64(64, 48, false) + "\",\"mask\":\""
+                + pngBase64(64, 48, true) + "\",\"steps\":2,\"seed\":4}");
+        List<Event> ev2 = events(inpaint);
+        assertEquals("succeeded", ev2.get(ev2.size() - 1).name(), ev2.toString());
+        assertEquals(1.0, ((Map<String, Object>) TestServer.json(s.get("/api/jobs/" + inpaint)).get("params")).get("strength"));
+    }
+
+    @Test
+    void imageInputErrorsNameTheField() throws Exception {
+        String img = pngBase64(32, 32, false);
+        assertEquals("mask", TestServer.error(s.post("/api/jobs", "{\"prompt\":\"x\",\"mask\":\"" + img + "\"}")).get("param"));
+        assertEquals("strength", TestServer.error(s.post("/api/jobs", "{\"prompt\":\"x\",\"strength\":0.5}")).get("param"));
+        assertEquals("strength", TestServer.error(s.post("/api/jobs", "{\"prompt\":\"x\",\"init_image\":\"" + img + "\",\"strength\":1.5}")).get("param"));
+        assertEquals("init_image", TestServer.error(s.post("/api/jobs", "{\"prompt\":\"x\",\"init_image\":\"not base64!\"}")).get("param"));
+        Map<String, Object> gif = TestServer.error(s.post("/api/jobs", "{\"prompt\":\"x\",\"init_image\":\""
+                + Base64.getEncoder().encodeToString("GIF89a....".getBytes(StandardCharsets.US_ASCII)) + "\"}"));
+        assertEquals("init_image", gif.get("param"));
+        assertTrue(gif.get("message").toString().contains("GIF"), gif.toString());
+        Map<String, Object> control = TestServer.error(s.post("/api/jobs", "{\"prompt\":\"x\",\"control_image\":\"" + img + "\"}"));
+        assertEquals("control_image", control.get("param"));
+        assertTrue(control.get("message").toString().contains("--controlnet"), control.toString());
+        assertEquals("control_type", TestServer.error(s.post("/api/jobs", "{\"prompt\":\"x\",\"control_type\":\"canny\"}")).get("param"));
+    }
+
     @Test
     void unknownJobsAndFields() throws Exception {
         assertEquals(404, s.get("/api/jobs/0123456789abcdef").statusCode());

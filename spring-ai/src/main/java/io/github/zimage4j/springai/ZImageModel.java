@@ -53,22 +53,14 @@ public final class ZImageModel implements ImageModel {
         int width = first(o == null ? null : o.getWidth(), defaults.getWidth(), 1024);
         int height = first(o == null ? null : o.getHeight(), defaults.getHeight(), 1024);
         int n = first(o == null ? null : o.getN(), defaults.getN(), 1);
-        GenerationRequest req = GenerationRequest.of(String.join(" ", positive), width, height).withCount(n);
         String neg = negative.isEmpty() ? first(z == null ? null : z.getNegativePrompt(), defaults.getNegativePrompt(), "")
                 : String.join(" ", negative);
-        req = req.withNegativePrompt(neg);
-        Integer steps = first(z == null ? null : z.getSteps(), defaults.getSteps(), null);
-        if (steps != null) {
-            req = req.withSteps(steps);
-        }
-        Double guidance = first(z == null ? null : z.getGuidance(), defaults.getGuidance(), null);
-        if (guidance != null) {
-            req = req.withGuidance(guidance);
-        }
-        Long seed = first(z == null ? null : z.getSeed(), defaults.getSeed(), null);
-        if (seed != null) {
-            req = req.withSeed(seed);
-        }
+        GenerationRequest req = GenerationRequest.builder().prompt(String.join(" ", positive)).size(width, height).count(n)
+                .negativePrompt(neg)
+                .steps(first(z == null ? null : z.getSteps(), defaults.getSteps(), null))
+                .guidance(first(z == null ? null : z.getGuidance(), defaults.getGuidance(), null))
+                .seed(first(z == null ? null : z.getSeed(), defaults.getSeed(), null))
+                .build();
         List<GeneratedImage> generated;
         try {
             generated = pipeline.generate(req);
