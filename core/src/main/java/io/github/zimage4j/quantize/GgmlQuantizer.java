@@ -43,15 +43,7 @@ public final class GgmlQuantizer {
     }
 
     private static void q4_0(float[] x, int xi, byte[] y, int o) {
-        float amax = 0;
-        float max = 0;
-        for (int j = 0; j < 32; j++) {
-            float v = x[xi + j];
-            if (amax < Math.abs(v)) {
-                amax = Math.abs(v);
-                max = v;
-            }
-        }
+        float max = signedAbsMax(x, xi);
         float d = max / -8;
         float id = d != 0 ? 1.0f / d : 0.0f;
         putShort(y, o, Float.floatToFloat16(d));
@@ -68,7 +60,7 @@ public final class GgmlQuantizer {
         for (int j = 0; j < 32; j++) {
             float v = x[xi + j];
             if (v < min) {
-                min = v;
+                min = v; // not Math.min: ggml keeps the first of 0.0 and -0.0
             }
             if (v > max) {
                 max = v;
@@ -86,15 +78,7 @@ public final class GgmlQuantizer {
     }
 
     private static void q5_0(float[] x, int xi, byte[] y, int o) {
-        float amax = 0;
-        float max = 0;
-        for (int j = 0; j < 32; j++) {
-            float v = x[xi + j];
-            if (amax < Math.abs(v)) {
-                amax = Math.abs(v);
-                max = v;
-            }
-        }
+        float max = signedAbsMax(x, xi);
         float d = max / -16;
         float id = d != 0 ? 1.0f / d : 0.0f;
         putShort(y, o, Float.floatToFloat16(d));
@@ -115,7 +99,7 @@ public final class GgmlQuantizer {
         for (int j = 0; j < 32; j++) {
             float v = x[xi + j];
             if (v < min) {
-                min = v;
+                min = v; // not Math.min: ggml keeps the first of 0.0 and -0.0
             }
             if (v > max) {
                 max = v;
@@ -134,6 +118,20 @@ public final class GgmlQuantizer {
             qh |= ((q1 & 0x10) >>> 4) << (j + 16);
         }
         putInt(y, o + 4, qh);
+    }
+
+    /** The value of largest magnitude in a block of 32 (the first of equals), sign kept. */
+    private static float signedAbsMax(float[] x, int xi) {
+        float amax = 0;
+        float max = 0;
+        for (int j = 0; j < 32; j++) {
+            float v = x[xi + j];
+            if (amax < Math.abs(v)) {
+                amax = Math.abs(v);
+                max = v;
+            }
+        }
+        return max;
     }
 
     private static void q8_0(float[] x, int xi, byte[] y, int o) {
