@@ -39,12 +39,29 @@ public final class QuantizedPipelineReport {
     record Run(float[] latents, float[] image) {
     }
 
+    @SuppressWarnings("unchecked")
     public static void main(String[] args) throws Exception {
         Path work = Files.createTempDirectory("zimage-quant-report");
-        Path components = Golden.root().resolve("pipeline/case-components");
-        Path f32 = components.resolve("transformer");
+        System.out.println("## the golden components' transformer (dim 64: no row is a whole K-quant super-block of 256)");
+        report(Golden.root().resolve("pipeline/case-components/transformer"), work.resolve("golden"));
+        System.out.println("## a random transformer of dim 256 (head_dim 128, axes 32/48/48, the golden text encoder and VAE)");
+        Path wide = work.resolve("wide/transformer");
+        Files.createDirectories(wide);
+        Map<String, Object> cfg = new java.util.LinkedHashMap<>((Map<String, Object>) Json.parse(
+                Files.readString(Golden.root().resolve("pipeline/case-components/transformer/config.json"))));
+        cfg.put("dim", 256L);
+        cfg.put("axes_dims", List.of(32L, 48L, 48L));
+        Files.writeString(wide.resolve("config.json"), Json.write(cfg));
+        io.github.zimage4j.io.RandomCheckpoint.write(wide.resolve("model.safetensors"),
+                io.github.zimage4j.dit.ZImageTransformerConfig.read(wide.resolve("config.json")).expectedTensors(), DType.F32, 7);
+        report(wide, work.resolve("wide"));
+    }
+
+    static void report(Path f32, Path work) throws Exception {
+        Files.createDirectories(work);
         Path bf16 = dequantizedCopy(f32, DType.BF16, work);
         List<DType> types = List.of(DType.Q8_0, DType.Q6_K, DType.Q4_K, DType.Q4_0);
+        System.out.printf("f32 transformer: %d bytes%n", Files.size(f32.resolve("model.safetensors")));
         Map<DType, Path> quantized = new java.util.LinkedHashMap<>();
         for (DType t : types) {
             quantized.put(t, dequantizedCopy(f32, t, work));
