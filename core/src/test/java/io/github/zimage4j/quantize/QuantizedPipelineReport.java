@@ -141,14 +141,14 @@ public final class QuantizedPipelineReport {
         Object norm = args.get("cfg_normalization");
         double cfgNorm = norm == null ? 0 : norm instanceof Boolean b ? (b ? 1.0 : 0.0) : ((Number) norm).doubleValue();
         Object trunc = args.get("cfg_truncation");
-        GenerationRequest request = GenerationRequest.of((String) meta.get("prompt"), ((Number) args.get("width")).intValue(),
-                        ((Number) args.get("height")).intValue())
-                .withNegativePrompt(neg == null ? "" : (String) neg)
-                .withSteps(((Number) args.get("num_inference_steps")).intValue())
-                .withGuidance(((Number) args.get("guidance_scale")).doubleValue())
-                .withCfg(cfgNorm, trunc == null ? 1.0 : ((Number) trunc).doubleValue())
-                .withMaxSequenceLength(((Number) args.get("max_sequence_length")).intValue())
-                .withSeed(((Number) meta.get("seed")).longValue());
+        GenerationRequest request = GenerationRequest.builder().prompt((String) meta.get("prompt"))
+                .size(((Number) args.get("width")).intValue(), ((Number) args.get("height")).intValue())
+                .negativePrompt(neg == null ? "" : (String) neg)
+                .steps(((Number) args.get("num_inference_steps")).intValue())
+                .guidance(((Number) args.get("guidance_scale")).doubleValue())
+                .cfgNormalization(cfgNorm).cfgTruncation(trunc == null ? 1.0 : ((Number) trunc).doubleValue())
+                .maxSequenceLength(((Number) args.get("max_sequence_length")).intValue())
+                .seed(((Number) meta.get("seed")).longValue()).build();
         try (ZImagePipeline pipe = ZImagePipeline.load(files, ZImagePipeline.Options.defaults())) {
             GeneratedImage img = pipe.generate(request, new PipelineListener() {
             }, Cancellation.none()).get(0);
