@@ -157,7 +157,9 @@ public final class ZImageControlNet implements AutoCloseable {
         if (count == 0) {
             throw new ModelFileException(src + ": no control_layers.0.after_proj.weight");
         }
-        lite = controlInDim == 33 && count <= 4;
+        // Lite: 2.x with hints sparser than every second main layer (3 blocks for 30 layers; 2.x has 15). For
+        // the full-size model this is diffusers' "control_layers.4 absent" rule; it also holds for smaller configs.
+        lite = controlInDim == 33 && 2 * count < cfg.nLayers();
         // Places: the config's, else one every nLayers/count main layers (ComfyUI's rule; [0,5,…,25] for 6
         // blocks, [0,2,…,28] for 15, [0,10,20] for Lite).
         int[] derived = new int[count];
