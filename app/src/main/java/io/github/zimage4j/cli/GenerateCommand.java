@@ -167,6 +167,9 @@ final class GenerateCommand implements Callable<Integer> {
         if (controlImage != null && controlNet == null) {
             throw new IllegalArgumentException("--control-image needs --controlnet FILE");
         }
+        if (controlNet != null && controlImage == null) {
+            throw new IllegalArgumentException("--controlnet needs --control-image FILE (the map it follows)");
+        }
         if (controlNet != null && !Files.exists(controlNet)) {
             throw new IllegalArgumentException("--controlnet: " + controlNet + " does not exist");
         }
