@@ -52,7 +52,9 @@ final class BenchCommand implements Callable<Integer> {
     List<Integer> sizes;
 
     @Option(names = "--components", split = ",", defaultValue = "text-encoder,transformer,vae",
-            description = {"Components to time: text-encoder, transformer, vae, generate. Default: ${DEFAULT-VALUE}.",
+            description = {"Components to time: text-encoder, transformer, vae, generate, controlnet. Default: ${DEFAULT-VALUE}.",
+                    "controlnet times one transformer forward (= one Turbo step) with each ControlNet layout (1.0, 2.0, 2.1, Lite; "
+                            + "random full-size files) against the plain one, at the largest --sizes.",
                     "generate runs a whole Turbo text-to-image generation at the largest --sizes through the pipeline "
                             + "(prompt encoding, --steps denoising steps, VAE decode); run it alone to read its peak memory."})
     List<String> components;
@@ -114,9 +116,9 @@ final class BenchCommand implements Callable<Integer> {
             throw new IllegalArgumentException("--runs must be at least 1, got " + runs);
         }
         for (String c : components) {
-            if (!List.of("transformer", "text-encoder", "vae", "generate").contains(c)) {
+            if (!List.of("transformer", "text-encoder", "vae", "generate", "controlnet").contains(c)) {
                 throw new IllegalArgumentException("--components: unknown component '" + c
-                        + "' (known: text-encoder, transformer, vae, generate)");
+                        + "' (known: text-encoder, transformer, vae, generate, controlnet)");
             }
         }
         Backend be = Backends.select(backend);
@@ -133,6 +135,11 @@ final class BenchCommand implements Callable<Integer> {
         }
         if (components.contains("generate")) {
             benchGenerate(be, result);
+        }
+        if (components.contains("controlnet")) {
+            ZImageTransformerConfig cfg = ZImageTransformerConfig.published();
+            ControlNetBench.run(be, randomCheckpoint("transformer", cfg.expectedTensors()), cfg, this::randomCheckpoint,
+                    sizes.stream().max(Integer::compare).orElseThrow(), captionTokens, seed, log, result);
         }
         result.put("peak_rss_bytes", Memory.peakRssBytes());
         result.put("heap_committed_bytes", Runtime.getRuntime().totalMemory());
@@ -363,7 +370,7 @@ final class BenchCommand implements Callable<Integer> {
         return (c.numHiddenLayers() - 1) * (tokens * perToken + attention);
     }
 
-    private static Tensor randomTensor(Random rnd, int... shape) {
+    static Tensor randomTensor(Random rnd, int... shape) {
         Tensor t = Tensor.zeros(shape);
         float[] d = t.data();
         for (int i = 0; i < d.length; i++) {
@@ -372,7 +379,7 @@ final class BenchCommand implements Callable<Integer> {
         return t;
     }
 
-    private static double time(Runnable r) {
+    static double time(Runnable r) {
         long t0 = System.nanoTime();
         r.run();
         return (System.nanoTime() - t0) / 1e9;
