@@ -63,10 +63,12 @@ public final class ZImageTransformer {
     }
 
     /**
-     * Binds a checkpoint's tensors (diffusers names) to the model. The whole tensor set is checked first
-     * so a wrong file reports every missing, unexpected and mis-shaped tensor at once.
+     * Binds a checkpoint's tensors to the model: diffusers names, or the original / ComfyUI layout seen
+     * through {@link TransformerCheckpoint#inDiffusersNames}. The whole tensor set is checked first so a
+     * wrong file reports every missing, unexpected and mis-shaped tensor at once.
      */
-    public ZImageTransformer(TensorSource w, ZImageTransformerConfig cfg, Backend backend) throws ModelFileException {
+    public ZImageTransformer(TensorSource weights, ZImageTransformerConfig cfg, Backend backend) throws ModelFileException {
+        TensorSource w = TransformerCheckpoint.inDiffusersNames(weights);
         CheckpointCheck.compare(w.description(), cfg.expectedTensors(), w.shapes(), List.of()).throwIfFailed();
         this.cfg = cfg;
         this.backend = backend;
@@ -95,6 +97,11 @@ public final class ZImageTransformer {
 
     public ZImageTransformerConfig config() {
         return cfg;
+    }
+
+    /** How the main layers' weights are stored (what decides the products' precision on a backend). */
+    public io.github.zimage4j.io.DType weightDtype() {
+        return capEmbedder.weight().dtype();
     }
 
     public List<Tensor> forward(List<Input> inputs) {
