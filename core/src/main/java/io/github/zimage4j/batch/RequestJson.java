@@ -100,13 +100,14 @@ public final class RequestJson {
             set(null, () -> b.size(intOr(json, "width", GenerationRequest.DEFAULT_SIDE), intOr(json, "height", GenerationRequest.DEFAULT_SIDE)));
         }
         if (json.get("init_image") != null) {
-            b.initImage(image(json, "init_image", images, false));
+            b.initImage(image(json, "init_image", images));
         }
         if (json.get("mask") != null) {
-            b.mask(image(json, "mask", images, true));
+            // Read as RGB, as generate does: the pipeline resizes, then converts to gray, in diffusers' order.
+            b.mask(image(json, "mask", images));
         }
         if (json.get("control_image") != null) {
-            b.controlImage(image(json, "control_image", images, false));
+            b.controlImage(image(json, "control_image", images));
         }
         try {
             return b.build();
@@ -127,11 +128,11 @@ public final class RequestJson {
         }
     }
 
-    private static UInt8Image image(Map<String, ?> json, String field, Images images, boolean gray) {
+    private static UInt8Image image(Map<String, ?> json, String field, Images images) {
         String path = string(json, field);
         try {
             Path file = images.localFile(path);
-            return gray ? ImageFiles.readGray(file) : ImageFiles.readRgb(file);
+            return ImageFiles.readRgb(file);
         } catch (IOException | RuntimeException e) {
             throw new InvalidRequestException(field, "\"" + field + "\": cannot read " + path + ": " + e.getMessage());
         }

@@ -124,7 +124,7 @@ class JobFileTest {
         io.github.zimage4j.pipeline.GenerationRequest i2i = file.items().get(0).request();
         assertEquals(dir.resolve("in/start.png").toString(), file.items().get(0).fields().get("init_image"));
         assertEquals(40, i2i.initImage().width());
-        assertEquals(1, i2i.mask().channels());
+        assertEquals(40, i2i.mask().width());
         assertEquals(0.5, i2i.strength());
         io.github.zimage4j.pipeline.GenerationRequest ctl = file.items().get(1).request();
         assertEquals(io.github.zimage4j.controlnet.ControlType.CANNY, ctl.controlType());
