@@ -19,7 +19,8 @@ import java.util.concurrent.Callable;
 final class CheckCommand implements Callable<Integer> {
 
     @Parameters(paramLabel = "CHECKPOINT",
-            description = "A transformer folder (config.json + safetensors), a .safetensors file or a .safetensors.index.json.")
+            description = "A transformer folder (config.json + safetensors), a diffusers model folder (its transformer/ is checked), "
+                    + "a .safetensors file or a .safetensors.index.json.")
     Path checkpoint;
 
     @Option(names = "--config", paramLabel = "FILE",
@@ -28,6 +29,14 @@ final class CheckCommand implements Callable<Integer> {
 
     @Override
     public Integer call() throws Exception {
+        if (Files.isDirectory(checkpoint) && Files.isRegularFile(checkpoint.resolve("model_index.json"))) {
+            // A diffusers model root: its transformer is what this command checks.
+            Path transformer = checkpoint.resolve("transformer");
+            if (!Files.isDirectory(transformer)) {
+                throw new IllegalArgumentException(checkpoint + " is a model folder without a transformer/ folder");
+            }
+            checkpoint = transformer;
+        }
         Path dir = Files.isDirectory(checkpoint) ? checkpoint : checkpoint.toAbsolutePath().getParent();
         Path cfgFile = config != null ? config : dir.resolve("config.json");
         if (!Files.isRegularFile(cfgFile)) {

@@ -4,6 +4,7 @@ import io.github.zimage4j.io.DType;
 import io.github.zimage4j.io.SafeTensors;
 import io.github.zimage4j.pipeline.ModelFiles;
 import io.github.zimage4j.pipeline.Variant;
+import io.github.zimage4j.pipeline.ZImagePipeline;
 import io.github.zimage4j.scheduler.SchedulerConfig;
 import io.github.zimage4j.tensor.StoredTensor;
 import picocli.CommandLine.Command;
@@ -17,7 +18,7 @@ import java.util.concurrent.Callable;
 
 /** {@code zimage4j info MODEL}: what a model is made of, from its headers and configs only. */
 @Command(name = "info", mixinStandardHelpOptions = true,
-        description = "Show a model's variant and, per component, its location, dtypes, tensor count and size. Reads only headers and configs.")
+        description = "Show a model's variant and, per component, its location, dtypes, tensor count and size. Reads headers, configs and the norm vectors, and exits non-zero when a component cannot be used.")
 final class InfoCommand implements Callable<Integer> {
 
     @Parameters(arity = "0..1", paramLabel = "MODEL", description = "A diffusers model folder or a Hugging Face repo id in the local cache.")
@@ -47,7 +48,16 @@ final class InfoCommand implements Callable<Integer> {
         component("text encoder", f.textEncoder(), f.textEncoderConfig());
         component("vae", f.vae(), f.vaeConfig());
         System.out.println("tokenizer:    " + (f.tokenizer() != null ? f.tokenizer() : "bundled Qwen3 tokenizer"));
-        return 0;
+        // Bind every component as generate would (names, shapes, dtypes, configs against each other): a model
+        // that cannot generate is reported here, with a non-zero exit.
+        try (ZImagePipeline ignored = ZImagePipeline.load(f, new ZImagePipeline.Options("java", v == null ? Variant.TURBO : v))) {
+            System.out.println("check:        every component loads");
+            return 0;
+        } catch (java.io.IOException | RuntimeException e) {
+            System.out.println("check:        FAILED");
+            System.err.println("zimage4j: " + Main.describe(e));
+            return 1;
+        }
     }
 
     private static void component(String label, Path weights, Path config) throws Exception {

@@ -97,6 +97,11 @@ public final class ZImageTransformer {
         return cfg;
     }
 
+    /** The longest caption the RoPE table has positions for (padded to 32, plus the image's frame). */
+    public int maxCaptionTokens() {
+        return Math.max(0, (rope.axisLength(0) - 2) / SEQ_MULTI_OF * SEQ_MULTI_OF);
+    }
+
     public List<Tensor> forward(List<Input> inputs) {
         return forward(inputs, null);
     }

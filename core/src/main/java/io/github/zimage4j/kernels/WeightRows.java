@@ -17,7 +17,7 @@ import java.nio.ByteOrder;
  * Decodes runs of a stored weight into float32, one kernel per dtype. Every GEMM path goes through
  * here, so a given weight value always becomes the same float whichever path reads it.
  */
-final class WeightRows {
+public final class WeightRows {
 
     private WeightRows() {
     }
@@ -28,6 +28,14 @@ final class WeightRows {
             VectorSpecies.of(short.class, VectorShape.forBitSize(FS.vectorBitSize() / 2));
     private static final ValueLayout.OfFloat F32 = ValueLayout.JAVA_FLOAT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
     private static final ValueLayout.OfShort I16 = ValueLayout.JAVA_SHORT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
+
+    /** Whether {@link #decode} reads this dtype: what a linear or convolution weight may be stored as. */
+    public static boolean decodes(io.github.zimage4j.io.DType dtype) {
+        return switch (dtype) {
+            case F32, BF16, F16, F8_E4M3, F8_E5M2 -> true;
+            default -> false;
+        };
+    }
 
     /** Decodes {@code count} elements starting at flat element {@code index} into {@code dst[dstOff…]}. */
     static void decode(StoredTensor w, long index, int count, float[] dst, int dstOff) {

@@ -30,12 +30,18 @@ public record GenerationRequest(String prompt, String negativePrompt, int width,
     public static final int SIZE_MULTIPLE = 16;
     /** Largest side: 512 patch positions (the transformer's axes_lens) × 16 pixels. */
     public static final int MAX_SIDE = 8192;
+    /** Most images per request: all of them are held in memory until the last one is decoded. */
+    public static final int MAX_COUNT = 100;
+    /** Largest guidance scale g (CFG scale 51): far beyond any useful value, but finite. */
+    public static final double MAX_GUIDANCE = 50;
 
     public GenerationRequest {
         if (prompt == null) {
             throw new IllegalArgumentException("a prompt is required (\"\" is allowed)");
         }
         negativePrompt = negativePrompt == null ? "" : negativePrompt;
+        requireNoNul("the prompt", prompt);
+        requireNoNul("the negative prompt", negativePrompt);
         if (width <= 0 || height <= 0 || width % SIZE_MULTIPLE != 0 || height % SIZE_MULTIPLE != 0) {
             throw new IllegalArgumentException("width and height must be positive multiples of " + SIZE_MULTIPLE
                     + ", got " + width + "x" + height + nearest(width, height));
@@ -47,17 +53,17 @@ public record GenerationRequest(String prompt, String negativePrompt, int width,
         if (steps != null && steps < 1) {
             throw new IllegalArgumentException("steps must be at least 1, got " + steps);
         }
-        if (guidance != null && (!(guidance >= 0) || guidance.isInfinite())) {
-            throw new IllegalArgumentException("guidance must be a finite number ≥ 0, got " + guidance);
+        if (guidance != null && !(guidance >= 0 && guidance <= MAX_GUIDANCE)) {
+            throw new IllegalArgumentException("guidance must be a number from 0 to " + (int) MAX_GUIDANCE + ", got " + guidance);
         }
         if (!(cfgNormalization >= 0) || Double.isInfinite(cfgNormalization)) {
-            throw new IllegalArgumentException("cfg normalization must be ≥ 0 (0 = off), got " + cfgNormalization);
+            throw new IllegalArgumentException("cfg normalization must be a finite number ≥ 0 (0 = off), got " + cfgNormalization);
         }
-        if (Double.isNaN(cfgTruncation)) {
-            throw new IllegalArgumentException("cfg truncation must be a number");
+        if (!(cfgTruncation >= 0 && cfgTruncation <= 1)) {
+            throw new IllegalArgumentException("cfg truncation must be a number from 0 to 1 (1 = never truncate), got " + cfgTruncation);
         }
-        if (count < 1) {
-            throw new IllegalArgumentException("the image count must be at least 1, got " + count);
+        if (count < 1 || count > MAX_COUNT) {
+            throw new IllegalArgumentException("the image count must be from 1 to " + MAX_COUNT + ", got " + count);
         }
         if (maxSequenceLength < 1) {
             throw new IllegalArgumentException("max sequence length must be at least 1, got " + maxSequenceLength);
@@ -68,6 +74,15 @@ public record GenerationRequest(String prompt, String negativePrompt, int width,
                 throw new IllegalArgumentException("initial latents must be [16, 1, " + height / 8 + ", " + width / 8
                         + "] for " + width + "x" + height + ", got " + java.util.Arrays.toString(s));
             }
+        }
+    }
+
+    /** PNG text chunks end strings at a NUL, so a prompt holding one could not be stored with its image. */
+    private static void requireNoNul(String what, String text) {
+        int at = text.indexOf('\0');
+        if (at >= 0) {
+            throw new IllegalArgumentException(what + " holds a NUL character (at position " + at
+                    + "), which PNG metadata cannot store; remove it");
         }
     }
 
