@@ -77,8 +77,8 @@ final class ConvertCommand implements Callable<Integer> {
                     continue;
                 }
                 long n = t.numel();
-                out += n * target.bytes();
-                w.add(name, target, t.shape(), n * target.bytes(), os -> write(t, target, os));
+                out += target.byteSize(n);
+                w.add(name, target, t.shape(), target.byteSize(n), os -> write(t, target, os));
             }
             long free = Files.getFileStore(dir).getUsableSpace();
             if (free < out) {

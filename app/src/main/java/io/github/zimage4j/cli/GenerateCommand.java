@@ -130,8 +130,9 @@ final class GenerateCommand implements Callable<Integer> {
         String text = promptText();
         // Everything that can be wrong with the request is checked before any model file is read.
         long firstSeed = seed != null ? seed : new SecureRandom().nextLong() & 0xFFFFFFFFL;
-        GenerationRequest request = new GenerationRequest(text, negativePrompt, width, height, steps, guidance,
-                cfgNormalization, cfgTruncation, firstSeed, batch, maxSequenceLength, null);
+        GenerationRequest request = GenerationRequest.builder().prompt(text).negativePrompt(negativePrompt)
+                .size(width, height).steps(steps).guidance(guidance).cfgNormalization(cfgNormalization)
+                .cfgTruncation(cfgTruncation).seed(firstSeed).count(batch).maxSequenceLength(maxSequenceLength).build();
         List<Path> targets = outputs(firstSeed);
         ModelFiles files = ModelFiles.resolve(model, new ModelFiles.Overrides(transformer, textEncoder, vae, tokenizer));
         Variant forced = variant == null ? null : Variant.parse(variant);
@@ -316,6 +317,7 @@ final class GenerateCommand implements Callable<Integer> {
             stageStart = now;
             lastStage = switch (stage) {
                 case ENCODING_PROMPT -> "prompt encoding";
+                case ENCODING_IMAGES -> "image encoding";
                 case DENOISING -> "denoising";
                 case DECODING -> "decoding";
             };

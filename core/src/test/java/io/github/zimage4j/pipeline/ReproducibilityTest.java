@@ -35,8 +35,8 @@ class ReproducibilityTest {
 
     /** With guidance (a negative prompt in the same transformer call) and 3 steps: every stage runs. */
     static GenerationRequest request(long seed) {
-        return GenerationRequest.of("a red fox in the snow", 128, 96).withSteps(3).withGuidance(2)
-                .withNegativePrompt("blurry").withSeed(seed);
+        return GenerationRequest.builder().prompt("a red fox in the snow").size(128, 96).steps(3).guidance(2.0)
+                .negativePrompt("blurry").seed(seed).build();
     }
 
     @BeforeAll
@@ -84,7 +84,7 @@ class ReproducibilityTest {
     @Test
     void everyImageOfABatchEqualsItsSeedAlone() throws IOException {
         try (ZImagePipeline pipe = open(model)) {
-            List<GeneratedImage> batch = pipe.generate(request(7).withCount(3));
+            List<GeneratedImage> batch = pipe.generate(request(7).toBuilder().count(3).build());
             for (int i = 0; i < 3; i++) {
                 assertEquals(7 + i, batch.get(i).seed());
                 assertEquals(digest(pipe.generate(request(7 + i)).get(0)), digest(batch.get(i)),
