@@ -120,10 +120,9 @@ final class GenerateCommand implements Callable<Integer> {
             if (threads < 1) {
                 throw new IllegalArgumentException("--threads must be at least 1, got " + threads);
             }
-            int cpus = Runtime.getRuntime().availableProcessors();
-            if (threads > cpus) {
-                err.println("zimage4j: warning: --threads " + threads + " is more than the " + cpus
-                        + " processors here; the extra threads only compete for them");
+            String warning = threadsWarning(threads, Runtime.getRuntime().availableProcessors());
+            if (warning != null) {
+                err.println(warning);
             }
             Parallel.setThreads(threads);
         }
@@ -242,6 +241,12 @@ final class GenerateCommand implements Callable<Integer> {
             out.add(p);
         }
         return out;
+    }
+
+    /** A warning when more compute threads are asked for than there are processors, else null. */
+    static String threadsWarning(int threads, int cpus) {
+        return threads > cpus ? "zimage4j: warning: --threads " + threads + " is more than the " + cpus
+                + " processors here; the extra threads only compete for them" : null;
     }
 
     /** Adds {@code -{index}} to the file name, before its extension (never to a folder of the path). */

@@ -87,19 +87,19 @@ public final class ImageFiles {
         try (ImageInputStream in = ImageIO.createImageInputStream(file.toFile())) {
             Iterator<ImageReader> readers = ImageIO.getImageReadersByFormatName(format);
             if (!readers.hasNext()) {
-                throw new IOException(file + ": no " + format + " decoder in this Java runtime");
+                throw new ImageFileException(file + ": no " + format + " decoder in this Java runtime");
             }
             ImageReader reader = readers.next();
             try {
                 reader.setInput(in, true, true);
                 long pixels = (long) reader.getWidth(0) * reader.getHeight(0);
                 if (pixels > MAX_PIXELS) {
-                    throw new IOException(file + ": " + reader.getWidth(0) + "x" + reader.getHeight(0)
+                    throw new ImageFileException(file + ": " + reader.getWidth(0) + "x" + reader.getHeight(0)
                             + " is too large to load (over " + MAX_PIXELS + " pixels)");
                 }
                 return reader.read(0);
             } catch (IIOException | RuntimeException e) {
-                throw new IOException(file + ": cannot decode this " + format + " file (" + e.getMessage() + ")", e);
+                throw new ImageFileException(file + ": cannot decode this " + format + " file (" + e.getMessage() + ")", e);
             } finally {
                 reader.dispose();
             }
@@ -126,7 +126,7 @@ public final class ImageFiles {
                 : n >= 2 && head[0] == 'B' && head[1] == 'M' ? "a BMP image"
                 : n >= 4 && ((head[0] == 'I' && head[1] == 'I') || (head[0] == 'M' && head[1] == 'M')) ? "a TIFF image"
                 : "not a recognized image";
-        throw new IOException(file + ": " + what + "; zimage4j reads PNG and JPEG files");
+        throw new ImageFileException(file + ": " + what + "; zimage4j reads PNG and JPEG files");
     }
 
     private static UInt8Image toRgb(BufferedImage img) {

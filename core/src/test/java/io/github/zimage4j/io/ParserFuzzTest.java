@@ -2,10 +2,7 @@ package io.github.zimage4j.io;
 
 import io.github.zimage4j.testing.Fuzz;
 import io.github.zimage4j.testing.Golden;
-import net.jqwik.api.Arbitrary;
-import net.jqwik.api.ForAll;
-import net.jqwik.api.Property;
-import net.jqwik.api.Provide;
+import org.junit.jupiter.api.Test;
 
 import java.io.IOException;
 import java.io.UncheckedIOException;
@@ -43,25 +40,18 @@ class ParserFuzzTest {
         }
     }
 
-    @Provide
-    Arbitrary<byte[]> safetensorsFiles() {
-        return Fuzz.mutations(List.of(safetensorsSeed(true), safetensorsSeed(false)));
-    }
-
-    @Property(tries = 3000, seed = Fuzz.SEED)
-    void safetensorsHeader(@ForAll("safetensorsFiles") byte[] file) {
-        Path p = Fuzz.file(file, "fuzz.safetensors");
-        try {
-            Fuzz.expectTypedFailureOrSuccess(file, () -> {
-                try (SafeTensors st = SafeTensors.open(p)) {
-                    for (String name : st.names()) {
-                        st.get(name).toFloats(); // every tensor the header admits must be readable
-                    }
+    @Test
+    void safetensorsHeader() {
+        Fuzz.run("safetensors", List.of(safetensorsSeed(true), safetensorsSeed(false)), 3000, file -> {
+            Path p = Fuzz.file(file, "fuzz.safetensors");
+            try (SafeTensors st = SafeTensors.open(p)) {
+                for (String name : st.names()) {
+                    st.get(name).toFloats(); // every tensor the header admits must be readable
                 }
-            });
-        } finally {
-            Fuzz.delete(p);
-        }
+            } finally {
+                Fuzz.delete(p);
+            }
+        });
     }
 
     static List<byte[]> jsonSeeds() {
@@ -77,23 +67,20 @@ class ParserFuzzTest {
         return seeds;
     }
 
-    @Provide
-    Arbitrary<byte[]> jsonTexts() {
-        return Fuzz.mutations(jsonSeeds());
+    @Test
+    void jsonText() {
+        Fuzz.run("json-text", jsonSeeds(), 5000, text -> Json.parse(new String(text, StandardCharsets.UTF_8)));
     }
 
-    @Property(tries = 3000, seed = Fuzz.SEED)
-    void jsonText(@ForAll("jsonTexts") byte[] text) {
-        Fuzz.expectTypedFailureOrSuccess(text, () -> Json.parse(new String(text, StandardCharsets.UTF_8)));
-    }
-
-    @Property(tries = 1000, seed = Fuzz.SEED)
-    void jsonFile(@ForAll("jsonTexts") byte[] text) {
-        Path p = Fuzz.file(text, "config.json");
-        try {
-            Fuzz.expectTypedFailureOrSuccess(text, () -> JsonConfig.read(p));
-        } finally {
-            Fuzz.delete(p);
-        }
+    @Test
+    void jsonFile() {
+        Fuzz.run("json-file", jsonSeeds(), 1000, text -> {
+            Path p = Fuzz.file(text, "config.json");
+            try {
+                JsonConfig.read(p);
+            } finally {
+                Fuzz.delete(p);
+            }
+        });
     }
 }

@@ -1,9 +1,6 @@
 package io.github.zimage4j.testing;
 
 import io.github.zimage4j.io.ModelFileException;
-import net.jqwik.api.Arbitraries;
-import net.jqwik.api.Arbitrary;
-import net.jqwik.api.Combinators;
 
 import java.io.IOException;
 import java.io.UncheckedIOException;
@@ -14,21 +11,21 @@ import java.util.List;
 import java.util.Random;
 
 /**
- * Fuzzing support for file parsers (jqwik properties with a fixed seed and a bounded number of tries):
- * inputs are valid files with a few random mutations, the contract is that a parser either succeeds or
- * fails with a typed, explained error.
+ * A small mutation fuzzer for file parsers: valid files with a few random mutations each (bit flips, edge
+ * values over integers, inserted, deleted, duplicated or truncated runs), a fixed seed and a fixed number of
+ * tries, so CI runs the same inputs every time in bounded time. The contract: a parser either succeeds or
+ * fails with a typed error that says what is wrong.
  *
- * <p>Use: {@code @Property(tries = N, seed = Fuzz.SEED) void f(@ForAll("inputs") byte[] file)} with a
- * provider returning {@link #mutations(List)} of real files, and the body
- * {@code Fuzz.expectTypedFailureOrSuccess(() -> Parser.read(Fuzz.file(bytes)))}.
+ * <p>Use from a test: {@code Fuzz.run("safetensors", seeds, 3000, bytes -> SafeTensors.open(Fuzz.file(bytes, "x.safetensors")))}.
+ * A failing input is written to {@code target/fuzz-failures/} and named in the assertion.
  */
 public final class Fuzz {
 
     private Fuzz() {
     }
 
-    /** The seed every fuzz property uses, so a CI run is repeatable. */
-    public static final String SEED = "20261205";
+    /** The seed every fuzz run uses, so a CI run is repeatable. */
+    public static final long SEED = 20261205L;
 
     /** A parser call that may throw anything. */
     @FunctionalInterface
@@ -66,13 +63,39 @@ public final class Fuzz {
         }
     }
 
+    /** What a fuzz run feeds each input to. */
+    @FunctionalInterface
+    public interface Target {
+        void parse(byte[] input) throws Exception;
+    }
+
     /**
-     * Files derived from {@code seeds}: one seed with 1–8 mutations (bit flips, interesting byte values,
-     * little-endian integers overwritten with edge values, inserted, deleted, duplicated or truncated runs).
+     * Feeds {@code tries} mutants of {@code seeds} (1–8 mutations each, from {@link #SEED}) to {@code target},
+     * each under {@link #expectTypedFailureOrSuccess}; the first untyped failure fails the run with the try
+     * number and the input saved to {@code target/fuzz-failures/NAME-TRY.bin}.
      */
-    public static Arbitrary<byte[]> mutations(List<byte[]> seeds) {
-        return Combinators.combine(Arbitraries.of(seeds), Arbitraries.longs(), Arbitraries.integers().between(1, 8))
-                .as((seed, random, count) -> mutate(seed, new Random(random), count));
+    @SafeVarargs
+    public static void run(String name, List<byte[]> seeds, int tries, Target target, Class<? extends Exception>... alsoTyped) {
+        Random r = new Random(SEED ^ name.hashCode());
+        for (int t = 0; t < tries; t++) {
+            byte[] seed = seeds.get(r.nextInt(seeds.size()));
+            byte[] input = mutate(seed, r, 1 + r.nextInt(8));
+            try {
+                expectTypedFailureOrSuccess(input, () -> target.parse(input), alsoTyped);
+            } catch (AssertionError e) {
+                throw new AssertionError(name + " try " + t + " of " + tries + ": " + e.getMessage() + "; input saved as "
+                        + save(name + "-" + t, input), e.getCause() != null ? e.getCause() : e);
+            }
+        }
+    }
+
+    private static Path save(String name, byte[] input) {
+        try {
+            Path dir = Files.createDirectories(Path.of("target", "fuzz-failures"));
+            return Files.write(dir.resolve(name + ".bin"), input).toAbsolutePath();
+        } catch (IOException e) {
+            return Path.of("(could not be saved: " + e.getMessage() + ")");
+        }
     }
 
     private static final long[] EDGE_VALUES = {0, 1, -1, 0x7F, 0x80, 0xFF, 0x7FFF_FFFFL, 0x8000_0000L, 0xFFFF_FFFFL,
