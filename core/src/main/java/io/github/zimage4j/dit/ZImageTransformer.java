@@ -296,16 +296,16 @@ public final class ZImageTransformer {
      * Predicts {@code x0 − noise} for each sample (the pipeline negates it for the Euler step). Not
      * thread-safe: calls share scratch buffers (and the compute pool is shared anyway).
      *
-     * <p>Without a hook, samples run one after another, never with their rows packed into shared products:
-     * a kernel may choose its blocking, and with it the summation order, from the row count (the Java GEMM
-     * switches paths at 48 rows, oneDNN picks its own), so an image of a batch would get other bits than
-     * the same image alone. One sample's rows are still one product each. A hook (a ControlNet) sees the
-     * whole batch in one pass, so its samples stay packed.
+     * <p>Samples run one after another, never with their rows packed into shared products: a kernel may
+     * choose its blocking, and with it the summation order, from the row count (the Java GEMM switches
+     * paths at 48 rows, oneDNN picks its own), so an image of a batch would get other bits than the same
+     * image alone. One sample's rows are still one product each. A residual hook (a ControlNet) sees the
+     * whole batch in one pass, as the reference computes its hints, so with a hook the samples are packed.
      *
      * @param hook residuals to add (a ControlNet), or null
      */
     public synchronized List<Tensor> forward(List<Input> inputs, Trace trace, ResidualHook hook) {
-        if (hook != null || inputs.size() <= 1) {
+        if (hook != null) {
             return forwardTogether(inputs, trace, hook);
         }
         List<Tensor> result = new ArrayList<>(inputs.size());
@@ -318,7 +318,7 @@ public final class ZImageTransformer {
         return result;
     }
 
-    /** All samples' rows packed into each product (see {@link #forward(List, Trace, ResidualHook)}). */
+    /** All samples' rows packed into each product (see {@link #forward} for when). */
     private List<Tensor> forwardTogether(List<Input> inputs, Trace trace, ResidualHook hook) {
         int n = inputs.size();
         if (n == 0) {

@@ -1,0 +1,123 @@
+package io.github.zimage4j.server;
+
+import io.github.zimage4j.pipeline.GenerationRequest;
+import io.github.zimage4j.pipeline.Variant;
+import io.github.zimage4j.tokenizer.Qwen3Tokenizer;
+
+import java.security.SecureRandom;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+
+/**
+ * One validated generation request, whichever API it came through, with every default resolved (steps and
+ * guidance from the loaded model's variant, a drawn seed), so a job shows the exact settings from the start.
+ *
+ * @param previewEvery send a preview every this many steps (0 = none)
+ */
+public record ImageParams(String prompt, String negativePrompt, int width, int height, int steps, double guidance,
+                          double cfgNormalization, double cfgTruncation, long seed, int count, int previewEvery) {
+
+    /** The native API's fields (snake_case; the batch JSONL lines use the same names). */
+    static final Set<String> NATIVE_FIELDS = Set.of("prompt", "negative_prompt", "width", "height", "steps", "guidance",
+            "cfg_normalization", "cfg_truncation", "seed", "n", "batch_size", "loras", "preview_every", "model");
+
+    /** Largest seed: JavaScript's exact integers, so the page round-trips every seed. */
+    static final long MAX_SEED = (1L << 53) - 1;
+
+    /** Parses the native API's request. */
+    static ImageParams fromNative(Fields f, Limits limits, Variant variant) {
+        f.requireOnly(NATIVE_FIELDS);
+        String prompt = prompt(f, "prompt", limits);
+        String negative = checkPrompt("negative_prompt", f.string("negative_prompt", ""), limits);
+        int width = f.integer("width", 1024L, 16, limits.maxSide()).intValue();
+        int height = f.integer("height", 1024L, 16, limits.maxSide()).intValue();
+        checkSize("width", "height", width, height, limits);
+        if (f.has("n") && f.has("batch_size")) {
+            throw ApiException.badField("batch_size", "give either n or batch_size, not both");
+        }
+        String countField = f.has("n") ? "n" : "batch_size";
+        int count = f.integer(countField, 1L, 1, limits.maxBatch()).intValue();
+        int steps = f.integer("steps", (long) variant.defaultSteps(), 1, limits.maxSteps()).intValue();
+        double guidance = f.number("guidance", variant.defaultGuidance(), 0, 100);
+        double norm = f.number("cfg_normalization", 0.0, 0, 100);
+        double trunc = f.number("cfg_truncation", 1.0, 0, 1);
+        long seed = seed(f.integer("seed", null, 0, MAX_SEED));
+        int previews = f.integer("preview_every", 0L, 0, limits.maxSteps()).intValue();
+        loras(f, "loras");
+        return new ImageParams(prompt, negative, width, height, steps, guidance, norm, trunc, seed, count, previews);
+    }
+
+    static String prompt(Fields f, String field, Limits limits) {
+        String p = f.string(field, null);
+        if (p == null) {
+            throw ApiException.badField(field, "is required");
+        }
+        return checkPrompt(field, p, limits);
+    }
+
+    static String checkPrompt(String field, String text, Limits limits) {
+        if (text.length() > limits.maxPromptChars()) {
+            throw ApiException.badField(field, "at most " + limits.maxPromptChars() + " characters, got " + text.length());
+        }
+        return text;
+    }
+
+    static void checkSize(String widthField, String heightField, int width, int height, Limits limits) {
+        int m = GenerationRequest.SIZE_MULTIPLE;
+        if (width % m != 0) {
+            throw ApiException.badField(widthField, "must be a multiple of " + m + ", got " + width + " (nearest: " + nearest(width) + ")");
+        }
+        if (height % m != 0) {
+            throw ApiException.badField(heightField, "must be a multiple of " + m + ", got " + height + " (nearest: " + nearest(height) + ")");
+        }
+        if (width > limits.maxSide() || height > limits.maxSide()) {
+            throw ApiException.badField(width > limits.maxSide() ? widthField : heightField,
+                    "at most " + limits.maxSide() + " pixels per side, got " + width + "x" + height);
+        }
+        if ((long) width * height > limits.maxPixels()) {
+            throw ApiException.badField(widthField.equals(heightField) ? widthField : widthField + "/" + heightField,
+                    width + "x" + height + " is " + (long) width * height + " pixels; at most " + limits.maxPixels());
+        }
+    }
+
+    private static int nearest(int v) {
+        return Math.max(16, Math.round(v / 16f) * 16);
+    }
+
+    /** LoRAs are refused until the library applies them; the field already exists so clients get a clear answer. */
+    static void loras(Fields f, String field) {
+        List<Object> loras = f.list(field);
+        if (!loras.isEmpty()) {
+            throw ApiException.badField(field, "this build's library cannot apply LoRAs yet");
+        }
+    }
+
+    /** The given seed, or a drawn one (32 bits, as the command line draws them). */
+    static long seed(Long given) {
+        return given != null ? given : new SecureRandom().nextLong() & 0xFFFFFFFFL;
+    }
+
+    public GenerationRequest toRequest() {
+        return GenerationRequest.builder().prompt(prompt).size(width, height).negativePrompt(negativePrompt).steps(steps)
+                .guidance(guidance).cfgNormalization(cfgNormalization).cfgTruncation(cfgTruncation).seed(seed).count(count)
+                .maxSequenceLength(Qwen3Tokenizer.DEFAULT_MAX_SEQUENCE_LENGTH).build();
+    }
+
+    /** The settings in the native API's field names (what "reuse settings" sends back). */
+    public Map<String, Object> toJson() {
+        Map<String, Object> m = new LinkedHashMap<>();
+        m.put("prompt", prompt);
+        m.put("negative_prompt", negativePrompt);
+        m.put("width", width);
+        m.put("height", height);
+        m.put("steps", steps);
+        m.put("guidance", guidance);
+        m.put("cfg_normalization", cfgNormalization);
+        m.put("cfg_truncation", cfgTruncation);
+        m.put("seed", seed);
+        m.put("batch_size", count);
+        return m;
+    }
+}
