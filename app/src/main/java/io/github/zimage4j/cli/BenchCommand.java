@@ -217,7 +217,7 @@ final class BenchCommand implements Callable<Integer> {
         Qwen3Config cfg = Qwen3Config.QWEN3_4B;
         Path weights = textEncoder != null ? textEncoder : randomCheckpoint("text_encoder", cfg.expectedTensors());
         long t0 = System.nanoTime();
-        Qwen3TextEncoder enc = textEncoder != null ? Qwen3TextEncoder.open(weights, be) : Qwen3TextEncoder.open(weights, cfg, be);
+        Qwen3TextEncoder enc = textEncoder != null ? ModelFiles.openTextEncoder(weights, be) : Qwen3TextEncoder.open(weights, cfg, be);
         try (enc) {
             result.add(new BenchResult.Row("text-encoder-load", "-", (System.nanoTime() - t0) / 1e9, 0, 1,
                     "open + bind (pages are read on first use)"));
@@ -244,7 +244,7 @@ final class BenchCommand implements Callable<Integer> {
     private void benchVae(Backend be, BenchResult result) throws Exception {
         VaeConfig cfg = VaeConfig.flux();
         long t0 = System.nanoTime();
-        AutoencoderKL model = vae != null ? AutoencoderKL.load(vae, be)
+        AutoencoderKL model = vae != null ? ModelFiles.openVae(vae, be)
                 : AutoencoderKL.load(randomCheckpoint("vae", cfg.expectedTensors()), cfg, be);
         try (model) {
             result.add(new BenchResult.Row("vae-load", "-", (System.nanoTime() - t0) / 1e9, 0, 1, "open + bind"));

@@ -45,6 +45,9 @@ final class ServeCommand implements Callable<Integer> {
     @Option(names = "--variant", paramLabel = "turbo|base", description = "Force the variant (default: detected).")
     String variant;
 
+    @Option(names = "--controlnet", paramLabel = "PATH", description = "A Z-Image Fun ControlNet Union file to load beside the transformer (enables control_image).")
+    Path controlNet;
+
     @Option(names = "--host", defaultValue = "127.0.0.1", description = "Interface to bind. Anything but loopback needs an API key. Default: ${DEFAULT-VALUE}.")
     String host;
 
@@ -75,7 +78,7 @@ final class ServeCommand implements Callable<Integer> {
     @Option(names = "--max-prompt-chars", defaultValue = "4000", description = "Longest prompt. Default: ${DEFAULT-VALUE}.")
     int maxPromptChars;
 
-    @Option(names = "--max-body-bytes", defaultValue = "1048576", description = "Largest request body. Default: ${DEFAULT-VALUE}.")
+    @Option(names = "--max-body-bytes", defaultValue = "33554432", description = "Largest request body. Default: ${DEFAULT-VALUE}.")
     int maxBodyBytes;
 
     @Option(names = "--backend", defaultValue = "auto", description = "Compute backend: auto, java or onednn. Default: ${DEFAULT-VALUE}.")
@@ -100,7 +103,7 @@ final class ServeCommand implements Callable<Integer> {
             files.put(models.get(i), ModelFiles.resolve(models.get(i), o));
         }
         ModelHost modelHost = new ModelHost(models,
-                name -> ZImagePipeline.load(files.get(name), new ZImagePipeline.Options(backend, forced)));
+                name -> ZImagePipeline.load(files.get(name), new ZImagePipeline.Options(backend, forced, controlNet, null)));
         ZImageServer server = ZImageServer.start(
                 new ZImageServer.Config(host, port, key, output.toAbsolutePath(), limits, queueSize), modelHost);
         CountDownLatch stopped = new CountDownLatch(1);

@@ -63,10 +63,12 @@ public final class ZImageTransformer {
     }
 
     /**
-     * Binds a checkpoint's tensors (diffusers names) to the model. The whole tensor set is checked first
-     * so a wrong file reports every missing, unexpected and mis-shaped tensor at once.
+     * Binds a checkpoint's tensors to the model: diffusers names, or the original / ComfyUI layout seen
+     * through {@link TransformerCheckpoint#inDiffusersNames}. The whole tensor set is checked first so a
+     * wrong file reports every missing, unexpected and mis-shaped tensor at once.
      */
-    public ZImageTransformer(TensorSource w, ZImageTransformerConfig cfg, Backend backend) throws ModelFileException {
+    public ZImageTransformer(TensorSource weights, ZImageTransformerConfig cfg, Backend backend) throws ModelFileException {
+        TensorSource w = TransformerCheckpoint.inDiffusersNames(weights);
         CheckpointCheck.compare(w.description(), cfg.expectedTensors(), w.shapes(), List.of()).throwIfFailed();
         this.cfg = cfg;
         this.backend = backend;
@@ -100,6 +102,11 @@ public final class ZImageTransformer {
     /** The longest caption the RoPE table has positions for (padded to 32, plus the image's frame). */
     public int maxCaptionTokens() {
         return Math.max(0, (rope.axisLength(0) - 2) / SEQ_MULTI_OF * SEQ_MULTI_OF);
+    }
+
+    /** How the main layers' weights are stored (what decides the products' precision on a backend). */
+    public io.github.zimage4j.io.DType weightDtype() {
+        return capEmbedder.weight().dtype();
     }
 
     public List<Tensor> forward(List<Input> inputs) {

@@ -15,8 +15,9 @@ import java.lang.foreign.ValueLayout;
 import java.nio.ByteOrder;
 
 /**
- * Decodes runs of a stored weight into float32, one kernel per dtype. Every GEMM path goes through
- * here, so a given weight value always becomes the same float whichever path reads it.
+ * Decodes runs of a stored weight into float32, one kernel per dtype (ggml block types block by block,
+ * per-tensor scales applied). Every GEMM path goes through here, native backends' tile decoders included,
+ * so a given weight value always becomes the same float whichever path reads it.
  */
 public final class WeightRows {
 
@@ -39,7 +40,7 @@ public final class WeightRows {
     }
 
     /** Decodes {@code count} elements starting at flat element {@code index} into {@code dst[dstOff…]}. */
-    static void decode(StoredTensor w, long index, int count, float[] dst, int dstOff) {
+    public static void decode(StoredTensor w, long index, int count, float[] dst, int dstOff) {
         decodeStored(w, index, count, dst, dstOff);
         float scale = w.scale();
         if (scale != 1f) {

@@ -130,7 +130,7 @@ class TextEncoderGoldenTest {
 
     /** Encodes with the config.json beside {@code weights}, recording every hidden state. */
     static Run run(Path weights, List<Qwen3TextEncoder.Prompt> prompts) throws IOException {
-        try (Qwen3TextEncoder enc = Qwen3TextEncoder.open(weights, backend())) {
+        try (Qwen3TextEncoder enc = io.github.zimage4j.pipeline.ModelFiles.openTextEncoder(weights, backend())) {
             Map<String, List<float[]>> trace = new HashMap<>();
             List<Tensor> out = enc.encode(prompts, (name, prompt, data, off, rows, cols) -> {
                 List<float[]> l = trace.computeIfAbsent(name, k -> new ArrayList<>());
@@ -198,7 +198,7 @@ class TextEncoderGoldenTest {
     static void checkPipelineCase(Path dir) throws IOException {
         List<Qwen3TextEncoder.Prompt> prompts = pipelinePrompts(dir);
         List<Tensor> out;
-        try (Qwen3TextEncoder enc = Qwen3TextEncoder.open(componentsEncoder(), backend())) {
+        try (Qwen3TextEncoder enc = io.github.zimage4j.pipeline.ModelFiles.openTextEncoder(componentsEncoder(), backend())) {
             assertTrue(enc.config().vocabSize() >= Qwen3Tokenizer.load(Golden.root().resolve("tokenizer/qwen3/tokenizer.json")).vocabSize(),
                     "the pipeline encoder embeds every id the tokenizer emits");
             out = enc.encode(prompts);

@@ -35,7 +35,7 @@ final class JobApi {
         Fields f = Fields.parse(Http.body(ex, server.limits().maxBodyBytes()));
         server.checkModel(f.string("model", null), true);
         Variant variant = server.variant();
-        ImageParams params = ImageParams.fromNative(f, server.limits(), variant);
+        ImageParams params = ImageParams.fromNative(f, server.limits(), variant, server.controlNetLoaded());
         Job job = server.queue().submit(params);
         ex.getResponseHeaders().set("Location", "/api/jobs/" + job.id());
         Http.json(ex, 202, describe(job));
@@ -122,6 +122,7 @@ final class JobApi {
         limits.put("max_body_bytes", l.maxBodyBytes());
         m.put("limits", limits);
         m.put("sizes", server.sizes());
+        m.put("controlnet", host.state() == ModelHost.State.READY && server.controlNetLoaded());
         m.put("loras_supported", false);
         m.put("loras", List.of());
         Map<String, Object> q = new LinkedHashMap<>();

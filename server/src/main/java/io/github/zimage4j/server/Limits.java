@@ -8,12 +8,12 @@ package io.github.zimage4j.server;
  * @param maxSteps         most denoising steps
  * @param maxBatch         most images per request
  * @param maxPromptChars   longest prompt (and negative prompt), in characters
- * @param maxBodyBytes     largest request body
+ * @param maxBodyBytes     largest request body (init, mask and control images travel in it, base64)
  */
 public record Limits(int maxSide, long maxPixels, int maxSteps, int maxBatch, int maxPromptChars, int maxBodyBytes) {
 
     public static Limits defaults() {
-        return new Limits(2048, 2048L * 2048, 100, 8, 4000, 1 << 20);
+        return new Limits(2048, 2048L * 2048, 100, 8, 4000, 32 << 20);
     }
 
     public Limits {

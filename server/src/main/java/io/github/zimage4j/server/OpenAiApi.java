@@ -50,7 +50,7 @@ final class OpenAiApi {
                 f.number("cfg_normalization", 0.0, 0, 100),
                 f.number("cfg_truncation", 1.0, 0, 1),
                 ImageParams.seed(f.integer("seed", null, 0, ImageParams.MAX_SEED)),
-                f.integer("n", 1L, 1, limits.maxBatch()).intValue(), 0);
+                f.integer("n", 1L, 1, limits.maxBatch()).intValue(), 0, ImageParams.Inputs.NONE);
 
         Job job = server.queue().submit(params);
         awaitSuccess(job);

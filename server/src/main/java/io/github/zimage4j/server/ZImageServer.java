@@ -116,6 +116,10 @@ public final class ZImageServer implements AutoCloseable {
         return host.pipeline().variant();
     }
 
+    boolean controlNetLoaded() {
+        return host.pipeline().controlNet() != null;
+    }
+
     /**
      * Checks a request's {@code model} field: absent, or the loaded model. Another configured model must be
      * switched to explicitly (POST /api/model), never silently per request.

@@ -3,10 +3,7 @@ package io.github.zimage4j.server;
 import io.github.zimage4j.image.GenerationMetadata;
 import io.github.zimage4j.image.PngFiles;
 import io.github.zimage4j.io.Json;
-import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
-import org.junit.jupiter.api.io.TempDir;
 
 import java.awt.image.BufferedImage;
 import java.net.http.HttpResponse;
@@ -30,21 +27,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * The OpenAI images API and the A1111 txt2img API with the exact request shapes their clients send (the
  * OpenAI SDKs' JSON, the A1111 web UI's full txt2img payload), answered from the tiny model.
  */
-class CompatApiTest {
-
-    @TempDir
-    static Path root;
-    static TestServer s;
-
-    @BeforeAll
-    static void start() throws Exception {
-        s = new TestServer(root).ready();
-    }
-
-    @AfterAll
-    static void stop() {
-        s.close();
-    }
+class CompatApiTest extends OnTinyServer {
 
     static GenerationMetadata metadata(byte[] png) throws Exception {
         Path f = Files.createTempFile(root, "img", ".png");
@@ -171,7 +154,7 @@ class CompatApiTest {
         s.server.queue().afterStep = job -> {
             if (job.step() == 2) {
                 atStep2.countDown();
-                await(release);
+                TestServer.await(release);
             }
         };
         try {
@@ -200,14 +183,6 @@ class CompatApiTest {
         assertEquals(0.0, ((Number) idle.get("progress")).doubleValue());
         assertNull(idle.get("current_image"));
         assertNotNull(idle.get("state"));
-    }
-
-    static void await(CountDownLatch l) {
-        try {
-            l.await(60, TimeUnit.SECONDS);
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-        }
     }
 
     static Path writeTemp(byte[] png) throws Exception {

@@ -1,43 +1,23 @@
 package io.github.zimage4j.server;
 
 import io.github.zimage4j.io.Json;
-import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
-import org.junit.jupiter.api.io.TempDir;
 
 import java.io.BufferedReader;
 import java.io.InputStream;
 import java.io.InputStreamReader;
 import java.net.http.HttpResponse;
 import java.nio.charset.StandardCharsets;
-import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Base64;
 import java.util.List;
 import java.util.Map;
-import java.util.concurrent.CountDownLatch;
-import java.util.concurrent.TimeUnit;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /** The native job API: submit, progress as server-sent events with previews, result, cancel. */
-class JobApiTest {
-
-    @TempDir
-    static Path root;
-    static TestServer s;
-
-    @BeforeAll
-    static void start() throws Exception {
-        s = new TestServer(root).ready();
-    }
-
-    @AfterAll
-    static void stop() {
-        s.close();
-    }
+class JobApiTest extends OnTinyServer {
 
     record Event(String name, Map<String, Object> data) {
     }
@@ -116,32 +96,80 @@ class JobApiTest {
 
     @Test
     void cancelRunningAndWaitingJobs() throws Exception {
-        CountDownLatch held = new CountDownLatch(1);
-        CountDownLatch release = new CountDownLatch(1);
-        s.server.queue().afterStep = job -> {
-            held.countDown();
-            CompatApiTest.await(release);
-        };
-        try {
+        try (TestServer.Hold hold = s.hold()) {
             String running = submit("{\"prompt\":\"a\",\"width\":32,\"height\":32,\"steps\":5}");
             String waiting = submit("{\"prompt\":\"b\",\"width\":32,\"height\":32,\"steps\":5}");
-            assertTrue(held.await(60, TimeUnit.SECONDS));
+            hold.awaitHeld();
             assertEquals(1L, TestServer.json(s.get("/api/jobs/" + waiting)).get("position"));
             HttpResponse<String> c = s.client.send(s.request("/api/jobs/" + waiting).DELETE().build(), HttpResponse.BodyHandlers.ofString());
             assertEquals(200, c.statusCode());
             assertEquals("cancelled", TestServer.json(c).get("status"));
             assertEquals(200, s.post("/api/jobs/" + running + "/cancel", "").statusCode());
-            release.countDown();
+            hold.release();
             List<Event> ev = events(running);
             assertEquals("cancelled", ev.get(ev.size() - 1).name());
             Map<String, Object> st = TestServer.json(s.get("/api/jobs/" + running));
             assertEquals("cancelled", st.get("status"));
             assertTrue(((Number) st.get("step")).intValue() < 5, "stopped between steps");
             assertEquals(List.of(), st.get("images"));
-        } finally {
-            release.countDown();
-            s.server.queue().afterStep = job -> { };
         }
+    }
+
+    /** A PNG of seeded noise (or a left/right black/white mask), base64. */
+    static String pngBase64(int w, int h, boolean mask) throws Exception {
+        java.awt.image.BufferedImage img = new java.awt.image.BufferedImage(w, h, java.awt.image.BufferedImage.TYPE_INT_RGB);
+        java.util.Random r = new java.util.Random(w * 31L + h);
+        for (int y = 0; y < h; y++) {
+            for (int x = 0; x < w; x++) {
+                img.setRGB(x, y, mask ? (x >= w / 2 ? 0xFFFFFF : 0) : r.nextInt(0x1000000));
+            }
+        }
+        java.io.ByteArrayOutputStream out = new java.io.ByteArrayOutputStream();
+        javax.imageio.ImageIO.write(img, "png", out);
+        return Base64.getEncoder().encodeToString(out.toByteArray());
+    }
+
+    @Test
+    @SuppressWarnings("unchecked")
+    void imageToImageAndInpaintingFromBase64Images() throws Exception {
+        String init = pngBase64(70, 50, false);
+        // No size given: the init image's, rounded down to multiples of 16 (64x48); strength 0.5 runs half the schedule.
+        String id = submit("{\"prompt\":\"a fox\",\"init_image\":\"data:image/png;base64," + init + "\",\"strength\":0.5,"
+                + "\"steps\":4,\"seed\":3}");
+        List<Event> ev = events(id);
+        assertEquals("succeeded", ev.get(ev.size() - 1).name(), ev.toString());
+        assertEquals(List.of(1L, 2L), ev.stream().filter(e -> e.name().equals("progress")).map(e -> e.data().get("step")).toList());
+        Map<String, Object> job = TestServer.json(s.get("/api/jobs/" + id));
+        Map<String, Object> params = (Map<String, Object>) job.get("params");
+        assertEquals(64L, params.get("width"));
+        assertEquals(48L, params.get("height"));
+        assertEquals(0.5, params.get("strength"));
+        byte[] png = s.getBytes("/api/jobs/" + id + "/images/0").body();
+        assertEquals(64, TestServer.png(png).getWidth());
+        assertTrue(((String) ((List<Map<String, Object>>) job.get("images")).get(0).get("parameters")).contains("Denoising strength: 0.5"));
+
+        String inpaint = submit("{\"prompt\":\"a fox\",\"init_image\":\"" + pngBase64(64, 48, false) + "\",\"mask\":\""
+                + pngBase64(64, 48, true) + "\",\"steps\":2,\"seed\":4}");
+        List<Event> ev2 = events(inpaint);
+        assertEquals("succeeded", ev2.get(ev2.size() - 1).name(), ev2.toString());
+        assertEquals(1.0, ((Map<String, Object>) TestServer.json(s.get("/api/jobs/" + inpaint)).get("params")).get("strength"));
+    }
+
+    @Test
+    void imageInputErrorsNameTheField() throws Exception {
+        String img = pngBase64(32, 32, false);
+        assertEquals("mask", TestServer.error(s.post("/api/jobs", "{\"prompt\":\"x\",\"mask\":\"" + img + "\"}")).get("param"));
+        assertEquals("strength", TestServer.error(s.post("/api/jobs", "{\"prompt\":\"x\",\"strength\":0.5}")).get("param"));
+        assertEquals("strength", TestServer.error(s.post("/api/jobs", "{\"prompt\":\"x\",\"init_image\":\"" + img + "\",\"strength\":1.5}")).get("param"));
+        assertEquals("init_image", TestServer.error(s.post("/api/jobs", "{\"prompt\":\"x\",\"init_image\":\"not base64!\"}")).get("param"));
+        Map<String, Object> gif = TestServer.error(s.post("/api/jobs", "{\"prompt\":\"x\",\"init_image\":\""
+                + Base64.getEncoder().encodeToString("GIF89a....".getBytes(StandardCharsets.US_ASCII)) + "\"}"));
+        assertEquals("init_image", gif.get("param"));
+        assertTrue(gif.get("message").toString().contains("GIF"), gif.toString());
+        Map<String, Object> control = TestServer.error(s.post("/api/jobs", "{\"prompt\":\"x\",\"control_image\":\"" + img + "\"}"));
+        assertEquals("control_image", control.get("param"));
+        assertTrue(control.get("message").toString().contains("--controlnet"), control.toString());
+        assertEquals("control_type", TestServer.error(s.post("/api/jobs", "{\"prompt\":\"x\",\"control_type\":\"canny\"}")).get("param"));
     }
 
     @Test

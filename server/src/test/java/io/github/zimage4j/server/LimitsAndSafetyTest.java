@@ -18,7 +18,6 @@ import java.nio.file.Path;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.CountDownLatch;
-import java.util.concurrent.TimeUnit;
 import java.util.stream.Stream;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
@@ -124,7 +123,7 @@ class LimitsAndSafetyTest {
         CountDownLatch loading = new CountDownLatch(1);
         Path model = TestServer.tinyModel();
         ModelHost slow = new ModelHost(List.of("tiny"), name -> {
-            CompatApiTest.await(loading);
+            TestServer.await(loading);
             return ZImagePipeline.load(ModelFiles.resolve(model.toString(), ModelFiles.Overrides.none()),
                     new ZImagePipeline.Options("java", null));
         });
@@ -178,16 +177,10 @@ class LimitsAndSafetyTest {
 
     @Test
     void retryAfterWhenTheQueueIsFull() throws Exception {
-        CountDownLatch held = new CountDownLatch(1);
-        CountDownLatch release = new CountDownLatch(1);
-        s.server.queue().afterStep = job -> {
-            held.countDown();
-            CompatApiTest.await(release);
-        };
-        try {
+        try (TestServer.Hold hold = s.hold()) {
             List<String> ids = new java.util.ArrayList<>();
             ids.add((String) TestServer.json(s.post("/api/jobs", "{\"prompt\":\"run\",\"width\":16,\"height\":16,\"steps\":1}")).get("id"));
-            assertTrue(held.await(60, TimeUnit.SECONDS));
+            hold.awaitHeld();
             for (int i = 0; i < 4; i++) {
                 HttpResponse<String> ok = s.post("/api/jobs", "{\"prompt\":\"wait\",\"width\":16,\"height\":16,\"steps\":1}");
                 assertEquals(202, ok.statusCode(), ok.body());
@@ -198,14 +191,11 @@ class LimitsAndSafetyTest {
             assertEquals(429, full.statusCode());
             assertTrue(Long.parseLong(full.headers().firstValue("Retry-After").orElseThrow()) >= 1);
             assertEquals("rate_limit_error", TestServer.error(full).get("type"));
-            release.countDown();
+            hold.release();
             for (String id : ids) {
                 s.server.queue().get(id).awaitDone();
                 assertEquals(Job.Status.SUCCEEDED, s.server.queue().get(id).status());
             }
-        } finally {
-            release.countDown();
-            s.server.queue().afterStep = job -> { };
         }
     }
 }

@@ -115,6 +115,50 @@ final class TestServer implements AutoCloseable {
         return img;
     }
 
+    /** Holds the worker after a step of every job until closed; {@link Hold#held} counts down at the first. */
+    Hold hold() {
+        return new Hold(server.queue());
+    }
+
+    static final class Hold implements AutoCloseable {
+        final java.util.concurrent.CountDownLatch held = new java.util.concurrent.CountDownLatch(1);
+        private final java.util.concurrent.CountDownLatch release = new java.util.concurrent.CountDownLatch(1);
+        private final JobQueue queue;
+
+        Hold(JobQueue queue) {
+            this.queue = queue;
+            queue.afterStep = job -> {
+                held.countDown();
+                await(release);
+            };
+        }
+
+        /** Waits until a job is held. */
+        void awaitHeld() throws InterruptedException {
+            if (!held.await(60, java.util.concurrent.TimeUnit.SECONDS)) {
+                throw new AssertionError("no job reached a step within 60 s");
+            }
+        }
+
+        void release() {
+            release.countDown();
+        }
+
+        @Override
+        public void close() {
+            release.countDown();
+            queue.afterStep = job -> { };
+        }
+    }
+
+    static void await(java.util.concurrent.CountDownLatch latch) {
+        try {
+            latch.await(60, java.util.concurrent.TimeUnit.SECONDS);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+    }
+
     @Override
     public void close() {
         server.close();

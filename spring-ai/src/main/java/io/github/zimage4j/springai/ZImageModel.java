@@ -53,19 +53,17 @@ public final class ZImageModel implements ImageModel {
         int width = first(o == null ? null : o.getWidth(), defaults.getWidth(), 1024);
         int height = first(o == null ? null : o.getHeight(), defaults.getHeight(), 1024);
         int n = first(o == null ? null : o.getN(), defaults.getN(), 1);
-        GenerationRequest.Builder req = GenerationRequest.builder().prompt(String.join(" ", positive)).size(width, height).count(n);
         String neg = negative.isEmpty() ? first(z == null ? null : z.getNegativePrompt(), defaults.getNegativePrompt(), "")
                 : String.join(" ", negative);
-        req.negativePrompt(neg);
-        Integer steps = first(z == null ? null : z.getSteps(), defaults.getSteps(), null);
-        req.steps(steps);
-        Double guidance = first(z == null ? null : z.getGuidance(), defaults.getGuidance(), null);
-        req.guidance(guidance);
-        Long seed = first(z == null ? null : z.getSeed(), defaults.getSeed(), null);
-        req.seed(seed);
+        GenerationRequest req = GenerationRequest.builder().prompt(String.join(" ", positive)).size(width, height).count(n)
+                .negativePrompt(neg)
+                .steps(first(z == null ? null : z.getSteps(), defaults.getSteps(), null))
+                .guidance(first(z == null ? null : z.getGuidance(), defaults.getGuidance(), null))
+                .seed(first(z == null ? null : z.getSeed(), defaults.getSeed(), null))
+                .build();
         List<GeneratedImage> generated;
         try {
-            generated = pipeline.generate(req.build());
+            generated = pipeline.generate(req);
         } catch (IOException e) {
             throw new UncheckedIOException(e);
         }
