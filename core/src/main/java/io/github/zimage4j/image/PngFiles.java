@@ -98,10 +98,8 @@ public final class PngFiles {
                     ch.force(true);
                 }
             });
-        } catch (java.nio.file.FileAlreadyExistsException e) {
-            throw e;
         } catch (java.nio.file.FileSystemException e) {
-            throw new IOException("cannot write " + target + ": " + io.github.zimage4j.io.Paths.reason(e), e);
+            throw e; // typed (exists, missing folder, permission, space): the CLI words them with their reason
         } catch (IOException e) {
             if (!String.valueOf(e.getMessage()).contains(target.toString())) {
                 throw new IOException("cannot write " + target + ": " + e.getMessage(), e);

@@ -38,7 +38,7 @@ public interface TensorSource extends AutoCloseable {
     default StoredTensor get(String name, long... shape) throws ModelFileException {
         StoredTensor t = get(name);
         if (t.dtype().isInteger()) {
-            throw new ModelFileException(t.where() + " is stored as " + t.dtype().safetensorsName()
+            throw new ModelFileException(t.where() + " is stored as " + t.dtype()
                     + "; a weight must be a floating-point tensor (F32, BF16, F16, F8_E4M3 or F8_E5M2)");
         }
         if (!Arrays.equals(t.shape(), shape)) {

@@ -33,7 +33,7 @@ public final class WeightRows {
 
     /** Whether {@link #decode} reads this dtype: what a linear or convolution weight may be stored as. */
     public static boolean decodes(io.github.zimage4j.io.DType dtype) {
-        return switch (dtype) {
+        return dtype.isQuantized() || switch (dtype) {
             case F32, BF16, F16, F8_E4M3, F8_E5M2 -> true;
             default -> false;
         };

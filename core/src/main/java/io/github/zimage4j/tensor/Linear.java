@@ -17,8 +17,8 @@ public record Linear(StoredTensor weight, float[] bias) {
                     + Arrays.toString(weight.shape()));
         }
         if (!io.github.zimage4j.kernels.WeightRows.decodes(weight.dtype())) {
-            throw new IllegalArgumentException(weight.where() + ": the matrix kernels cannot multiply " + weight.dtype().safetensorsName()
-                    + " weights (they take F32, BF16, F16, F8_E4M3 and F8_E5M2); convert the checkpoint with zimage4j convert");
+            throw new IllegalArgumentException(weight.where() + ": the matrix kernels cannot multiply " + weight.dtype()
+                    + " weights (they take F32, BF16, F16, F8 and the GGUF block types); convert the checkpoint with zimage4j convert");
         }
         if (bias != null && bias.length != weight.dim(0)) {
             throw new IllegalArgumentException(weight.where() + ": bias of " + bias.length + " for " + weight.dim(0) + " outputs");
