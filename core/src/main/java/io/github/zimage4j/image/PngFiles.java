@@ -1,5 +1,6 @@
 package io.github.zimage4j.image;
 
+import io.github.zimage4j.io.AtomicFiles;
 import org.w3c.dom.NamedNodeMap;
 import org.w3c.dom.Node;
 
@@ -19,17 +20,13 @@ import java.io.OutputStream;
 import java.nio.channels.Channels;
 import java.nio.channels.FileChannel;
 import java.nio.charset.StandardCharsets;
-import java.nio.file.AtomicMoveNotSupportedException;
 import java.nio.file.Files;
 import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
-import java.nio.file.StandardCopyOption;
 import java.nio.file.StandardOpenOption;
-import java.util.HexFormat;
 import java.util.Iterator;
 import java.util.LinkedHashMap;
 import java.util.Map;
-import java.util.concurrent.ThreadLocalRandom;
 
 /**
  * PNG output with the generation settings embedded, and reading those text chunks back.
@@ -56,10 +53,20 @@ public final class PngFiles {
 
     /** Writes {@code image} with {@code metadata} to {@code target} atomically (replacing an existing file). */
     public static void write(Path target, UInt8Image image, GenerationMetadata metadata) throws IOException {
+        write(target, image, metadata, true);
+    }
+
+    /**
+     * Writes {@code image} with {@code metadata} to {@code target} atomically.
+     *
+     * @param replace whether an existing file may be replaced; if not, a {@link java.nio.file.FileAlreadyExistsException}
+     *                leaves it untouched
+     */
+    public static void write(Path target, UInt8Image image, GenerationMetadata metadata, boolean replace) throws IOException {
         Map<String, String> text = new LinkedHashMap<>();
         text.put(PARAMETERS_KEY, metadata.toA1111Parameters());
         text.put(METADATA_KEY, metadata.toJson());
-        write(target, image, text);
+        write(target, image, text, replace);
     }
 
     /** The PNG bytes of {@code image} with {@code metadata}, as {@link #write(Path, UInt8Image, GenerationMetadata)} writes them. */
@@ -78,31 +85,24 @@ public final class PngFiles {
 
     /** Writes {@code image} with the given text chunks (keyword → text) to {@code target} atomically. */
     public static void write(Path target, UInt8Image image, Map<String, String> text) throws IOException {
-        Path dir = target.toAbsolutePath().getParent();
-        if (dir == null || !Files.isDirectory(dir)) {
-            throw new NoSuchFileException(target.toString(), null, "the folder " + dir + " does not exist");
-        }
-        Path tmp = dir.resolve("." + target.getFileName() + "." + HexFormat.of().toHexDigits(ThreadLocalRandom.current().nextInt()) + ".tmp");
+        write(target, image, text, true);
+    }
+
+    private static void write(Path target, UInt8Image image, Map<String, String> text, boolean replace) throws IOException {
         try {
-            try (FileChannel ch = FileChannel.open(tmp, StandardOpenOption.CREATE_NEW, StandardOpenOption.WRITE)) {
-                OutputStream out = new BufferedOutputStream(Channels.newOutputStream(ch));
-                encode(image, text, out);
-                out.flush();
-                ch.force(true);
-            }
-            try {
-                Files.move(tmp, target, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
-            } catch (AtomicMoveNotSupportedException e) {
-                Files.move(tmp, target, StandardCopyOption.REPLACE_EXISTING);
-            }
-        } catch (IOException | RuntimeException | Error e) {
-            try {
-                Files.deleteIfExists(tmp);
-            } catch (IOException cleanup) {
-                e.addSuppressed(cleanup);
-            }
-            if (e instanceof IOException io && !String.valueOf(io.getMessage()).contains(target.toString())) {
-                throw new IOException("cannot write " + target + ": " + io.getMessage(), io);
+            AtomicFiles.write(target, replace, tmp -> {
+                try (FileChannel ch = FileChannel.open(tmp, StandardOpenOption.CREATE_NEW, StandardOpenOption.WRITE)) {
+                    OutputStream out = new BufferedOutputStream(Channels.newOutputStream(ch));
+                    encode(image, text, out);
+                    out.flush();
+                    ch.force(true);
+                }
+            });
+        } catch (java.nio.file.FileSystemException e) {
+            throw e; // typed (exists, missing folder, permission, space): the CLI words them with their reason
+        } catch (IOException e) {
+            if (!String.valueOf(e.getMessage()).contains(target.toString())) {
+                throw new IOException("cannot write " + target + ": " + e.getMessage(), e);
             }
             throw e;
         }

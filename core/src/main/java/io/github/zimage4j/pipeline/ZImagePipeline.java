@@ -268,6 +268,12 @@ public final class ZImagePipeline implements AutoCloseable {
                     ? "Z-Image-Turbo is distilled for guidance 0; guidance " + g + " is applied but is not what it was trained for"
                     : "the negative prompt has no effect on Z-Image-Turbo at guidance 0");
         }
+        int maxTokens = transformer.maxCaptionTokens();
+        if (request.maxSequenceLength() > maxTokens) {
+            throw new IllegalArgumentException("max sequence length " + request.maxSequenceLength() + " exceeds what the"
+                    + " transformer's RoPE table holds: at most " + maxTokens + " caption tokens (axes_lens "
+                    + java.util.Arrays.toString(transformer.config().axesLens()) + ")");
+        }
         int lh = request.height() / 8;
         int lw = request.width() / 8;
         FlowMatchEulerScheduler scheduler = new FlowMatchEulerScheduler(schedulerConfig);
@@ -305,7 +311,11 @@ public final class ZImagePipeline implements AutoCloseable {
         PromptTokens neg = settings.cfg().enabled() ? tokenizer.chatIds(request.negativePrompt(), request.maxSequenceLength()) : null;
         try (Qwen3TextEncoder enc = Qwen3TextEncoder.open(files.textEncoder(), textEncoderConfig, backend)) {
             Tensor p = enc.encode(pos.ids());
+            NonFinite.check(p.data(), "the text encoder output for the prompt");
             Tensor q = neg != null ? enc.encode(neg.ids()) : null;
+            if (q != null) {
+                NonFinite.check(q.data(), "the text encoder output for the negative prompt");
+            }
             for (int i = 0; i < n; i++) {
                 positive.add(p);
                 if (q != null) {
@@ -438,6 +448,7 @@ public final class ZImagePipeline implements AutoCloseable {
             checkCancelled(cancel);
             Tensor lat = finals.get(i);
             Tensor decoded = vae.decode(lat.reshape(16, lh, lw));
+            NonFinite.check(decoded.data(), "the VAE decoder output (image " + i + ")");
             listener.decoded(i, decoded);
             UInt8Image image = ImageTensors.fromDecoded(decoded);
             long seed = settings.seed() + i;
