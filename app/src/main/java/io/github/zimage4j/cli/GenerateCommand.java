@@ -14,9 +14,9 @@ import io.github.zimage4j.pipeline.GeneratedImage;
 import io.github.zimage4j.pipeline.GenerationRequest;
 import io.github.zimage4j.pipeline.ModelFiles;
 import io.github.zimage4j.pipeline.PipelineListener;
-import io.github.zimage4j.pipeline.Variant;
 import io.github.zimage4j.pipeline.ZImagePipeline;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Parameters;
 
@@ -28,6 +28,7 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.CancellationException;
 import java.util.concurrent.Callable;
+import java.util.concurrent.locks.ReentrantLock;
 
 /** {@code zimage4j generate}: text to image. */
 @Command(name = "generate", mixinStandardHelpOptions = true, sortOptions = false,
@@ -53,24 +54,8 @@ final class GenerateCommand implements Callable<Integer> {
     @Option(names = {"-n", "--negative-prompt"}, description = "What to avoid (used with guidance > 0). Default: empty.")
     String negativePrompt;
 
-    @Option(names = "--model", paramLabel = "MODEL",
-            description = "A diffusers model folder, or a Hugging Face repo id in the local HF cache (e.g. Tongyi-MAI/Z-Image-Turbo).")
-    String model;
-
-    @Option(names = "--transformer", paramLabel = "PATH", description = "Transformer weights (folder, .safetensors, or .index.json); overrides --model's.")
-    Path transformer;
-
-    @Option(names = "--text-encoder", paramLabel = "PATH", description = "Qwen3-4B text encoder (folder or single file, e.g. ComfyUI's qwen_3_4b.safetensors).")
-    Path textEncoder;
-
-    @Option(names = "--vae", paramLabel = "PATH", description = "VAE (diffusers vae/ folder or BFL ae.safetensors).")
-    Path vae;
-
-    @Option(names = "--tokenizer", paramLabel = "PATH", description = "tokenizer.json (default: the model's, else the bundled Qwen3 tokenizer).")
-    Path tokenizer;
-
-    @Option(names = "--variant", paramLabel = "turbo|base", description = "Force the variant (default: detected from the scheduler shift and model name).")
-    String variant;
+    @Mixin
+    ModelOptions modelOptions;
 
     @Option(names = {"-W", "--width"}, description = "Width in pixels, a multiple of 16. Default: the init image's (rounded down to a multiple of 16), else 1024.")
     Integer width;
@@ -139,12 +124,6 @@ final class GenerateCommand implements Callable<Integer> {
     @Option(names = "--max-sequence-length", defaultValue = "512", description = "Prompt token limit; longer prompts are truncated. Default: ${DEFAULT-VALUE}.")
     int maxSequenceLength;
 
-    @Option(names = "--backend", defaultValue = "auto", description = "Compute backend: auto, java or onednn. Default: ${DEFAULT-VALUE}.")
-    String backend;
-
-    @Option(names = "--threads", description = "Compute threads (default: physical cores).")
-    Integer threads;
-
     @Option(names = {"-v", "--verbose"}, description = "Print timings per stage and the peak resident memory.")
     boolean verbose;
 
@@ -152,16 +131,7 @@ final class GenerateCommand implements Callable<Integer> {
 
     @Override
     public Integer call() throws Exception {
-        if (threads != null) {
-            if (threads < 1) {
-                throw new IllegalArgumentException("--threads must be at least 1, got " + threads);
-            }
-            String warning = threadsWarning(threads, Runtime.getRuntime().availableProcessors());
-            if (warning != null) {
-                err.println(warning);
-            }
-            Parallel.setThreads(threads);
-        }
+        modelOptions.applyThreads(err);
         String text = promptText();
         // Everything that can be wrong with the request is checked before any model file is read.
         long firstSeed = seed != null ? seed : new SecureRandom().nextLong() & 0xFFFFFFFFL;
@@ -191,29 +161,14 @@ final class GenerateCommand implements Callable<Integer> {
             err.println("note: " + note);
         }
         List<Path> targets = outputs(firstSeed);
-        ModelFiles files = ModelFiles.resolve(model, new ModelFiles.Overrides(transformer, textEncoder, vae, tokenizer));
-        Variant forced = variant == null ? null : Variant.parse(variant);
+        ModelFiles files = modelOptions.files();
+        ZImagePipeline.Options options = modelOptions.pipelineOptions().withControlNet(controlNet, routing);
 
         Cancellation cancel = new Cancellation();
-        // Ctrl-C stops between steps; a PNG already being written is finished first (the JVM exits when the
-        // hook returns), so an interrupt never leaves a temporary or partial file behind.
-        java.util.concurrent.locks.ReentrantLock writing = new java.util.concurrent.locks.ReentrantLock();
-        Thread hook = new Thread(() -> {
-            cancel.cancel();
-            try {
-                if (writing.tryLock(30, java.util.concurrent.TimeUnit.SECONDS)) {
-                    writing.unlock();
-                }
-            } catch (InterruptedException ignored) {
-                Thread.currentThread().interrupt();
-            }
-            err.println();
-            err.println("zimage4j: interrupted; no image written for unfinished work");
-        });
-        Runtime.getRuntime().addShutdownHook(hook);
+        ReentrantLock writing = new ReentrantLock();
         long t0 = System.nanoTime();
-        ZImagePipeline.Options options = new ZImagePipeline.Options(backend, forced).withControlNet(controlNet, routing);
-        try (ZImagePipeline pipe = ZImagePipeline.load(files, options)) {
+        try (InterruptGuard _ = new InterruptGuard(err, cancel, writing, "no image written for unfinished work");
+             ZImagePipeline pipe = ZImagePipeline.load(files, options)) {
             int nSteps = steps != null ? steps : pipe.variant().defaultSteps();
             double g = guidance != null ? guidance : pipe.variant().defaultGuidance();
             err.printf("%s (%s) · %dx%d · %d steps · guidance %s · seed %d%s · backend %s · %d threads%n",
@@ -240,12 +195,6 @@ final class GenerateCommand implements Callable<Integer> {
             }
         } catch (CancellationException e) {
             return 130;
-        } finally {
-            try {
-                Runtime.getRuntime().removeShutdownHook(hook);
-            } catch (IllegalStateException shuttingDown) {
-                // The hook is running: the JVM is already exiting.
-            }
         }
         if (verbose) {
             err.printf("total %.1f s · peak resident memory %.2f GB%n", (System.nanoTime() - t0) / 1e9, Memory.peakRssBytes() / 1e9);
@@ -312,12 +261,6 @@ final class GenerateCommand implements Callable<Integer> {
             out.add(p);
         }
         return out;
-    }
-
-    /** A warning when more compute threads are asked for than there are processors, else null. */
-    static String threadsWarning(int threads, int cpus) {
-        return threads > cpus ? "zimage4j: warning: --threads " + threads + " is more than the " + cpus
-                + " processors here; the extra threads only compete for them" : null;
     }
 
     /** Adds {@code -{index}} to the file name, before its extension (never to a folder of the path). */

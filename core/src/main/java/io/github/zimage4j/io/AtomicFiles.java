@@ -60,6 +60,20 @@ public final class AtomicFiles {
         }
     }
 
+    /** Writes {@code content} to {@code target} through a synced temporary file, replacing an existing target. */
+    public static void write(Path target, byte[] content) throws IOException {
+        write(target, true, tmp -> {
+            try (java.nio.channels.FileChannel ch = java.nio.channels.FileChannel.open(tmp,
+                    java.nio.file.StandardOpenOption.CREATE_NEW, java.nio.file.StandardOpenOption.WRITE)) {
+                java.nio.ByteBuffer buf = java.nio.ByteBuffer.wrap(content);
+                while (buf.hasRemaining()) {
+                    ch.write(buf);
+                }
+                ch.force(true);
+            }
+        });
+    }
+
     private static void publish(Path tmp, Path target, boolean replace) throws IOException {
         if (replace) {
             try {

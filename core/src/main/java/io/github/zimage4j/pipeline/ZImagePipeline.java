@@ -91,6 +91,10 @@ public final class ZImagePipeline implements AutoCloseable {
     private final AutoencoderKL vae;
     private final ZImageControlNet controlNet; // null without one
     private final RefinerRouting refinerRouting;
+    /** Prompts repeat (batches, a server): their caption features are kept, keyed by token ids. */
+    public static final int DEFAULT_PROMPT_CACHE = 16;
+    private final PromptCache promptCache = new PromptCache(DEFAULT_PROMPT_CACHE);
+    private volatile int promptCacheSize = DEFAULT_PROMPT_CACHE;
     /** Hashing 12 GB takes seconds: it starts at load, beside prompt encoding and denoising (cached per file). */
     private final java.util.concurrent.CompletableFuture<String> modelHash;
 
@@ -305,22 +309,21 @@ public final class ZImagePipeline implements AutoCloseable {
             throws IOException {
         listener.stage(PipelineListener.Stage.ENCODING_PROMPT);
         int n = request.count();
-        List<Tensor> positive = new ArrayList<>();
-        List<Tensor> negative = new ArrayList<>();
         PromptTokens pos = tokenizer.chatIds(request.prompt(), request.maxSequenceLength());
         PromptTokens neg = settings.cfg().enabled() ? tokenizer.chatIds(request.negativePrompt(), request.maxSequenceLength()) : null;
-        try (Qwen3TextEncoder enc = Qwen3TextEncoder.open(files.textEncoder(), textEncoderConfig, backend)) {
-            Tensor p = enc.encode(pos.ids());
-            NonFinite.check(p.data(), "the text encoder output for the prompt");
-            Tensor q = neg != null ? enc.encode(neg.ids()) : null;
+        List<Tensor> features = features(neg == null ? List.of(pos) : List.of(pos, neg));
+        Tensor p = features.get(0);
+        Tensor q = neg != null ? features.get(1) : null;
+        NonFinite.check(p.data(), "the text encoder output for the prompt");
+        if (q != null) {
+            NonFinite.check(q.data(), "the text encoder output for the negative prompt");
+        }
+        List<Tensor> positive = new ArrayList<>();
+        List<Tensor> negative = new ArrayList<>();
+        for (int i = 0; i < n; i++) {
+            positive.add(p);
             if (q != null) {
-                NonFinite.check(q.data(), "the text encoder output for the negative prompt");
-            }
-            for (int i = 0; i < n; i++) {
-                positive.add(p);
-                if (q != null) {
-                    negative.add(q);
-                }
+                negative.add(q);
             }
         }
         listener.promptEmbeddings(positive, negative);
@@ -477,6 +480,58 @@ public final class ZImagePipeline implements AutoCloseable {
                     + ", scale " + settings.controlScale() + (controlNet.supportsInpaint() ? ", refiner hints " + refinerRouting.name().toLowerCase(java.util.Locale.ROOT) : ""));
         }
         return extra;
+    }
+
+    /**
+     * Encodes the prompts (and, where guidance is on, the negative prompts) of these requests that are not
+     * cached yet, in one text-encoder session, so later {@link #generate} calls with them skip the text
+     * encoder. Keeps at least as many prompts cached as this needs.
+     */
+    public void cachePrompts(List<GenerationRequest> requests) throws IOException {
+        java.util.LinkedHashMap<String, PromptTokens> distinct = new java.util.LinkedHashMap<>();
+        for (GenerationRequest r : requests) {
+            PromptTokens pos = tokenizer.chatIds(r.prompt(), r.maxSequenceLength());
+            distinct.putIfAbsent(java.util.Arrays.toString(pos.ids()), pos);
+            if (r.resolve(variant).cfg().enabled()) {
+                PromptTokens neg = tokenizer.chatIds(r.negativePrompt(), r.maxSequenceLength());
+                distinct.putIfAbsent(java.util.Arrays.toString(neg.ids()), neg);
+            }
+        }
+        promptCache.capacity(Math.max(promptCacheSize, distinct.size()));
+        features(List.copyOf(distinct.values()));
+    }
+
+    /** How many prompts' features stay cached (default {@value #DEFAULT_PROMPT_CACHE}); 0 turns the cache off. */
+    public void promptCacheSize(int entries) {
+        promptCache.capacity(entries);
+        promptCacheSize = entries;
+    }
+
+    /**
+     * The caption features of these prompts, from the cache where it has them; the text encoder is mapped
+     * only when one is missing, and unmapped again before this returns.
+     */
+    private List<Tensor> features(List<PromptTokens> prompts) throws IOException {
+        List<Tensor> out = new ArrayList<>();
+        Qwen3TextEncoder enc = null;
+        try {
+            for (PromptTokens t : prompts) {
+                Tensor f = promptCache.get(t.ids());
+                if (f == null) {
+                    if (enc == null) {
+                        enc = Qwen3TextEncoder.open(files.textEncoder(), textEncoderConfig, backend);
+                    }
+                    f = enc.encode(t.ids());
+                    promptCache.put(t.ids(), f);
+                }
+                out.add(f);
+            }
+        } finally {
+            if (enc != null) {
+                enc.close();
+            }
+        }
+        return out;
     }
 
     private static void checkCancelled(Cancellation cancel) {

@@ -1,0 +1,68 @@
+package io.github.zimage4j.cli;
+
+import io.github.zimage4j.kernels.Parallel;
+import io.github.zimage4j.pipeline.ModelFiles;
+import io.github.zimage4j.pipeline.Variant;
+import io.github.zimage4j.pipeline.ZImagePipeline;
+import picocli.CommandLine.Option;
+
+import java.io.IOException;
+import java.nio.file.Path;
+
+/** Which model to load and how to compute: the options every generating command shares. */
+final class ModelOptions {
+
+    @Option(names = "--model", paramLabel = "MODEL",
+            description = "A diffusers model folder, or a Hugging Face repo id in the local HF cache (e.g. Tongyi-MAI/Z-Image-Turbo).")
+    String model;
+
+    @Option(names = "--transformer", paramLabel = "PATH", description = "Transformer weights (folder, .safetensors, or .index.json); overrides --model's.")
+    Path transformer;
+
+    @Option(names = "--text-encoder", paramLabel = "PATH", description = "Qwen3-4B text encoder (folder or single file, e.g. ComfyUI's qwen_3_4b.safetensors).")
+    Path textEncoder;
+
+    @Option(names = "--vae", paramLabel = "PATH", description = "VAE (diffusers vae/ folder or BFL ae.safetensors).")
+    Path vae;
+
+    @Option(names = "--tokenizer", paramLabel = "PATH", description = "tokenizer.json (default: the model's, else the bundled Qwen3 tokenizer).")
+    Path tokenizer;
+
+    @Option(names = "--variant", paramLabel = "turbo|base", description = "Force the variant (default: detected from the scheduler shift and model name).")
+    String variant;
+
+    @Option(names = "--backend", defaultValue = "auto", description = "Compute backend: auto, java or onednn. Default: ${DEFAULT-VALUE}.")
+    String backend;
+
+    @Option(names = "--threads", description = "Compute threads (default: physical cores).")
+    Integer threads;
+
+    /** Checks and sets the thread count (before anything computes); more threads than processors is warned. */
+    void applyThreads(java.io.PrintStream err) {
+        if (threads != null) {
+            if (threads < 1) {
+                throw new IllegalArgumentException("--threads must be at least 1, got " + threads);
+            }
+            String warning = threadsWarning(threads, Runtime.getRuntime().availableProcessors());
+            if (warning != null) {
+                err.println(warning);
+            }
+            Parallel.setThreads(threads);
+        }
+    }
+
+    /** A warning when more compute threads are asked for than there are processors, else null. */
+    static String threadsWarning(int threads, int cpus) {
+        return threads > cpus ? "zimage4j: warning: --threads " + threads + " is more than the " + cpus
+                + " processors here; the extra threads only compete for them" : null;
+    }
+
+    /** The model's files; fails, naming what is missing, before anything is loaded. */
+    ModelFiles files() throws IOException {
+        return ModelFiles.resolve(model, new ModelFiles.Overrides(transformer, textEncoder, vae, tokenizer));
+    }
+
+    ZImagePipeline.Options pipelineOptions() {
+        return new ZImagePipeline.Options(backend, variant == null ? null : Variant.parse(variant));
+    }
+}
