@@ -21,8 +21,8 @@ import java.util.concurrent.Callable;
 final class CheckCommand implements Callable<Integer> {
 
     @Parameters(paramLabel = "CHECKPOINT",
-            description = "A transformer folder (config.json + safetensors), a .safetensors file, a .safetensors.index.json"
-                    + " or a GGUF file, in diffusers or original/ComfyUI names.")
+            description = "A transformer folder (config.json + safetensors), a diffusers model folder (its transformer/ is checked),"
+                    + " a .safetensors file, a .safetensors.index.json or a GGUF file, in diffusers or original/ComfyUI names.")
     Path checkpoint;
 
     @Option(names = "--config", paramLabel = "FILE",
@@ -31,6 +31,14 @@ final class CheckCommand implements Callable<Integer> {
 
     @Override
     public Integer call() throws Exception {
+        if (Files.isDirectory(checkpoint) && Files.isRegularFile(checkpoint.resolve("model_index.json"))) {
+            // A diffusers model root: its transformer is what this command checks.
+            Path transformer = checkpoint.resolve("transformer");
+            if (!Files.isDirectory(transformer)) {
+                throw new IllegalArgumentException(checkpoint + " is a model folder without a transformer/ folder");
+            }
+            checkpoint = transformer;
+        }
         Path dir = Files.isDirectory(checkpoint) ? checkpoint : checkpoint.toAbsolutePath().getParent();
         Path cfgFile = config != null ? config : dir.resolve("config.json");
         if (!Files.isRegularFile(cfgFile)) {

@@ -36,6 +36,9 @@ final class ConvertCommand implements Callable<Integer> {
     @Option(names = "--dtype", defaultValue = "bf16", description = "Target dtype: bf16, f16 or f32. Default: ${DEFAULT-VALUE}.")
     String dtype;
 
+    @Option(names = "--overwrite", description = "Replace an existing OUTPUT (default: refuse before converting).")
+    boolean overwrite;
+
     @Override
     public Integer call() throws Exception {
         DType target = switch (dtype.toLowerCase()) {
@@ -47,6 +50,18 @@ final class ConvertCommand implements Callable<Integer> {
         Path dir = output.toAbsolutePath().getParent();
         if (dir == null || !Files.isDirectory(dir)) {
             throw new IllegalArgumentException("OUTPUT: folder " + dir + " does not exist");
+        }
+        if (!Files.isWritable(dir)) {
+            throw new IllegalArgumentException("OUTPUT: folder " + dir + ": permission denied (not writable)");
+        }
+        if (Files.isDirectory(output)) {
+            throw new IllegalArgumentException("OUTPUT: " + output + " is a folder; give a .safetensors file name");
+        }
+        if (Files.exists(output) && Files.exists(input) && Files.isSameFile(output, input)) {
+            throw new IllegalArgumentException("OUTPUT: " + output + " is the INPUT itself");
+        }
+        if (!overwrite && Files.exists(output)) {
+            throw new IllegalArgumentException("OUTPUT: " + output + " exists; choose another name or pass --overwrite to replace it");
         }
         try (SafeTensors src = SafeTensors.open(input)) {
             SafeTensorsWriter w = new SafeTensorsWriter();
@@ -65,9 +80,14 @@ final class ConvertCommand implements Callable<Integer> {
                 out += target.byteSize(n);
                 w.add(name, target, t.shape(), target.byteSize(n), os -> write(t, target, os));
             }
+            long free = Files.getFileStore(dir).getUsableSpace();
+            if (free < out) {
+                throw new IllegalArgumentException("OUTPUT: no space left in " + dir + ": " + String.format("%.2f", free / 1e9)
+                        + " GB free, the converted checkpoint needs " + String.format("%.2f", out / 1e9) + " GB");
+            }
             System.err.printf("converting %d tensors, %.2f GB → %.2f GB …%n", src.names().size(), in / 1e9, out / 1e9);
             long t0 = System.nanoTime();
-            w.write(output);
+            w.write(output, overwrite);
             System.err.printf("wrote %s in %.0f s%n", output, (System.nanoTime() - t0) / 1e9);
         }
         return 0;

@@ -6,6 +6,7 @@ import io.github.zimage4j.controlnet.ZImageControlNet.RefinerRouting;
 import io.github.zimage4j.image.ImageFiles;
 import io.github.zimage4j.image.UInt8Image;
 import io.github.zimage4j.image.PngFiles;
+import io.github.zimage4j.io.TextFiles;
 import io.github.zimage4j.kernels.Parallel;
 import io.github.zimage4j.pipeline.Cancellation;
 import io.github.zimage4j.pipeline.Denoiser;
@@ -96,24 +97,29 @@ final class GenerateCommand implements Callable<Integer> {
     @Option(names = "--steps", description = "Denoising steps. Default: 8 for Turbo, 50 for base.")
     Integer steps;
 
-    @Option(names = {"-g", "--guidance"}, description = "Guidance scale g (= CFG scale − 1). Default: 0 for Turbo, 4 for base.")
+    @Option(names = {"-g", "--guidance"}, description = "Guidance scale g (= CFG scale − 1), 0 to 50. Default: 0 for Turbo, 4 for base.")
     Double guidance;
 
     @Option(names = "--cfg-normalization", defaultValue = "0", description = "Cap ‖guided‖ at c·‖cond‖; 0 = off, 1 = diffusers' True. Default: ${DEFAULT-VALUE}.")
     double cfgNormalization;
 
-    @Option(names = "--cfg-truncation", defaultValue = "1.0", description = "Skip guidance once 1 − σ exceeds this; 1 = never. Default: ${DEFAULT-VALUE}.")
+    @Option(names = "--cfg-truncation", defaultValue = "1.0", description = "Skip guidance once 1 − σ exceeds this, 0 to 1; 1 = never. Default: ${DEFAULT-VALUE}.")
     double cfgTruncation;
 
     @Option(names = {"-s", "--seed"}, description = "Seed of the first image (default: random; always printed).")
     Long seed;
 
-    @Option(names = {"-b", "--batch"}, defaultValue = "1", description = "Number of images (seeds S … S+N−1). Default: ${DEFAULT-VALUE}.")
+    @Option(names = {"-b", "--batch"}, defaultValue = "1", description = "Number of images (seeds S … S+N−1), at most "
+            + GenerationRequest.MAX_COUNT + ". Default: ${DEFAULT-VALUE}.")
     int batch;
 
     @Option(names = {"-o", "--output"}, defaultValue = "zimage-{seed}.png", paramLabel = "PATTERN",
-            description = "Output PNG; {seed} and {index} are replaced (with --batch > 1 and neither, -{index} is added). Default: ${DEFAULT-VALUE}.")
+            description = "Output PNG; {seed} and {index} are replaced (with --batch > 1 and neither, -{index} is added to the file name). "
+                    + "An existing file is not replaced (see --overwrite). Default: ${DEFAULT-VALUE}.")
     String output;
+
+    @Option(names = "--overwrite", description = "Replace existing output files (default: refuse before any work).")
+    boolean overwrite;
 
     @Option(names = "--max-sequence-length", defaultValue = "512", description = "Prompt token limit; longer prompts are truncated. Default: ${DEFAULT-VALUE}.")
     int maxSequenceLength;
@@ -125,7 +131,7 @@ final class GenerateCommand implements Callable<Integer> {
 
     @Override
     public Integer call() throws Exception {
-        modelOptions.applyThreads();
+        modelOptions.applyThreads(err);
         String text = promptText();
         // Everything that can be wrong with the request is checked before any model file is read.
         long firstSeed = seed != null ? seed : new SecureRandom().nextLong() & 0xFFFFFFFFL;
@@ -154,15 +160,15 @@ final class GenerateCommand implements Callable<Integer> {
         for (String note : request.notes()) {
             err.println("note: " + note);
         }
-        List<Path> targets = outputs(firstSeed);
+        List<Path> targets = outputs(firstSeed, (long) request.width() * request.height());
         ModelFiles files = modelOptions.files();
-        ZImagePipeline.Options options = modelOptions.pipelineOptions();
+        ZImagePipeline.Options options = modelOptions.pipelineOptions().withControlNet(controlNet, routing);
 
         Cancellation cancel = new Cancellation();
         ReentrantLock writing = new ReentrantLock();
         long t0 = System.nanoTime();
         try (InterruptGuard _ = new InterruptGuard(err, cancel, writing, "no image written for unfinished work");
-             ZImagePipeline pipe = ZImagePipeline.load(files, options.withControlNet(controlNet, routing))) {
+             ZImagePipeline pipe = ZImagePipeline.load(files, options)) {
             int nSteps = steps != null ? steps : pipe.variant().defaultSteps();
             double g = guidance != null ? guidance : pipe.variant().defaultGuidance();
             err.printf("%s (%s) · %dx%d · %d steps · guidance %s · seed %d%s · backend %s · %d threads%n",
@@ -175,16 +181,17 @@ final class GenerateCommand implements Callable<Integer> {
             List<GeneratedImage> images = pipe.generate(request, progress, cancel);
             for (int i = 0; i < images.size(); i++) {
                 GeneratedImage img = images.get(i);
+                Path written;
                 writing.lock();
                 try {
                     if (cancel.isCancelled()) {
                         return 130;
                     }
-                    PngFiles.write(targets.get(i), img.image(), img.metadata());
+                    written = write(targets.get(i), img);
                 } finally {
                     writing.unlock();
                 }
-                System.out.println(targets.get(i) + "  (seed " + img.seed() + ")");
+                System.out.println(written + "  (seed " + img.seed() + ")");
             }
         } catch (CancellationException e) {
             return 130;
@@ -216,27 +223,37 @@ final class GenerateCommand implements Callable<Integer> {
             throw new IllegalArgumentException("give the prompt once: as an argument, with -p, or with --prompt-file");
         }
         if (promptFile != null) {
-            if (!Files.isRegularFile(promptFile)) {
-                throw new IllegalArgumentException("--prompt-file: " + promptFile + " is not a file");
-            }
-            return Files.readString(promptFile).strip();
+            io.github.zimage4j.io.Paths.requireReadableFile(promptFile, "--prompt-file");
+            // Strictly UTF-8 (a BOM is dropped); errors name the byte offset, a folder, a link loop, permissions.
+            return TextFiles.readUtf8(promptFile).strip();
         }
         return positionalPrompt != null ? positionalPrompt : prompt;
     }
 
-    /** The output path of every image; the folder must exist. */
-    private List<Path> outputs(long firstSeed) {
+    /**
+     * The output path of every image, checked before any work: the pattern is not empty, its folder exists
+     * and is writable, no target is a folder, none exists unless --overwrite, and the disk has room.
+     */
+    private List<Path> outputs(long firstSeed, long pixels) throws java.io.IOException {
+        if (output.isBlank()) {
+            throw new IllegalArgumentException("--output: the pattern is empty");
+        }
         String pattern = output;
         if (batch > 1 && !pattern.contains("{seed}") && !pattern.contains("{index}")) {
-            int dot = pattern.lastIndexOf('.');
-            pattern = dot > 0 ? pattern.substring(0, dot) + "-{index}" + pattern.substring(dot) : pattern + "-{index}";
+            pattern = withIndexSuffix(pattern);
         }
         List<Path> out = new ArrayList<>();
         for (int i = 0; i < batch; i++) {
             Path p = Path.of(pattern.replace("{seed}", Long.toString(firstSeed + i)).replace("{index}", Integer.toString(i)));
             Path dir = p.toAbsolutePath().getParent();
-            if (dir != null && !Files.isDirectory(dir)) {
-                throw new IllegalArgumentException("--output: folder " + dir + " does not exist");
+            if (dir != null && i == 0) {
+                checkFolder(dir, (long) batch * (pixels * 3 + 65536));
+            }
+            if (Files.isDirectory(p)) {
+                throw new IllegalArgumentException("--output: " + p + " is a folder; give a file name (e.g. " + p.resolve("image.png") + ")");
+            }
+            if (!overwrite && Files.exists(p)) {
+                throw new IllegalArgumentException("--output: " + p + " exists; choose another name or pass --overwrite to replace it");
             }
             if (out.contains(p)) {
                 throw new IllegalArgumentException("--output: pattern " + output + " gives the same file for several images");
@@ -244,6 +261,51 @@ final class GenerateCommand implements Callable<Integer> {
             out.add(p);
         }
         return out;
+    }
+
+    /** Adds {@code -{index}} to the file name, before its extension (never to a folder of the path). */
+    static String withIndexSuffix(String pattern) {
+        int slash = Math.max(pattern.lastIndexOf('/'), pattern.lastIndexOf(java.io.File.separatorChar));
+        int dot = pattern.lastIndexOf('.');
+        return dot > slash + 1 ? pattern.substring(0, dot) + "-{index}" + pattern.substring(dot) : pattern + "-{index}";
+    }
+
+    private static void checkFolder(Path dir, long bytesNeeded) throws java.io.IOException {
+        java.nio.file.attribute.BasicFileAttributes a = io.github.zimage4j.io.Paths.attributes(dir, "--output: folder");
+        if (!a.isDirectory()) {
+            throw new IllegalArgumentException("--output: " + dir + " is not a folder");
+        }
+        if (!Files.isWritable(dir)) {
+            throw new IllegalArgumentException("--output: folder " + dir + ": permission denied (not writable)");
+        }
+        long free = Files.getFileStore(dir).getUsableSpace();
+        if (free < bytesNeeded) {
+            throw new IllegalArgumentException("--output: no space left in " + dir + ": " + free / 1024 + " KB free, the images need up to "
+                    + bytesNeeded / 1024 + " KB");
+        }
+    }
+
+    /**
+     * Writes one image atomically; an existing file is replaced only with --overwrite. A file that appeared
+     * during the generation is kept and the image goes to the next free name instead (name-1.png, …): minutes
+     * of work are never thrown away, nothing is replaced silently.
+     */
+    private Path write(Path target, GeneratedImage img) throws java.io.IOException {
+        Path candidate = target;
+        for (int n = 1; ; n++) {
+            try {
+                PngFiles.write(candidate, img.image(), img.metadata(), overwrite);
+                if (!candidate.equals(target)) {
+                    err.println("zimage4j: " + target + " appeared meanwhile; wrote " + candidate + " instead");
+                }
+                return candidate;
+            } catch (java.nio.file.FileAlreadyExistsException e) {
+                String name = target.getFileName().toString();
+                int dot = name.lastIndexOf('.');
+                String next = dot > 0 ? name.substring(0, dot) + "-" + n + name.substring(dot) : name + "-" + n;
+                candidate = target.resolveSibling(next);
+            }
+        }
     }
 
     private static String trim(double v) {

@@ -6,6 +6,7 @@ import io.github.zimage4j.io.TensorSource;
 import io.github.zimage4j.pipeline.CheckpointInfo;
 import io.github.zimage4j.pipeline.ModelFiles;
 import io.github.zimage4j.pipeline.Variant;
+import io.github.zimage4j.pipeline.ZImagePipeline;
 import io.github.zimage4j.scheduler.SchedulerConfig;
 import io.github.zimage4j.tensor.StoredTensor;
 import picocli.CommandLine.Command;
@@ -26,7 +27,8 @@ import java.util.concurrent.Callable;
         description = {"Show a model's variant and, per component, its location, dtypes, tensor count and size;"
                 + " or, for one checkpoint FILE (safetensors, shard index or GGUF; ComfyUI, diffusers or llama.cpp names),"
                 + " its container, component, layout, dtypes and the config it has or implies.",
-                "Reads only headers and configs. Exits non-zero when a file is invalid or does not match its config."})
+                "Reads headers and configs (a model's components are bound as generate binds them). Exits non-zero when a file"
+                        + " is invalid, does not match its config, or a model cannot generate."})
 final class InfoCommand implements Callable<Integer> {
 
     @Parameters(arity = "0..1", paramLabel = "MODEL|FILE", description = "A diffusers model folder, a Hugging Face repo id"
@@ -63,7 +65,16 @@ final class InfoCommand implements Callable<Integer> {
         component("text encoder", f.textEncoder(), f.textEncoderConfig());
         component("vae", f.vae(), f.vaeConfig());
         System.out.println("tokenizer:    " + (f.tokenizer() != null ? f.tokenizer() : "bundled Qwen3 tokenizer"));
-        return 0;
+        // Bind every component as generate would (names, shapes, dtypes, configs against each other): a model
+        // that cannot generate is reported here, with a non-zero exit.
+        try (ZImagePipeline ignored = ZImagePipeline.load(f, new ZImagePipeline.Options("java", v == null ? Variant.TURBO : v))) {
+            System.out.println("check:        every component loads");
+            return 0;
+        } catch (java.io.IOException | RuntimeException e) {
+            System.out.println("check:        FAILED");
+            System.err.println("zimage4j: " + Main.describe(e));
+            return 1;
+        }
     }
 
     /** One checkpoint: 0 when it is a valid component matching its config, 1 otherwise. */

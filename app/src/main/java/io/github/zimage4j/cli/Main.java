@@ -30,13 +30,27 @@ public final class Main implements Runnable {
         CommandLine cl = new CommandLine(new Main());
         cl.setExecutionExceptionHandler((ex, cmd, parseResult) -> {
             // Expected failures (bad files, bad options) get one clear line, not a stack trace.
-            cmd.getErr().println("zimage4j: " + ex.getMessage());
+            cmd.getErr().println("zimage4j: " + describe(ex));
             if (System.getenv("ZIMAGE4J_DEBUG") != null) {
                 ex.printStackTrace(cmd.getErr());
             }
             return 1;
         });
         return cl;
+    }
+
+    /** The message of an expected failure; file system errors get their reason in words (their message is often only a path). */
+    static String describe(Throwable ex) {
+        if (ex instanceof java.nio.file.FileSystemException fse) {
+            String file = fse.getFile() == null ? "" : fse.getFile() + ": ";
+            String other = fse.getOtherFile() == null ? "" : " (" + fse.getOtherFile() + ")";
+            return file + io.github.zimage4j.io.Paths.reason(fse) + other;
+        }
+        String m = ex.getMessage();
+        if (ex instanceof java.io.IOException && m != null && m.contains("No space left on device")) {
+            return m.replace("No space left on device", "no space left on the device");
+        }
+        return m == null ? ex.toString() : m;
     }
 
     static final class Version implements CommandLine.IVersionProvider {

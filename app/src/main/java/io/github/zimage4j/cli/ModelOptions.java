@@ -37,11 +37,24 @@ final class ModelOptions {
     @Option(names = "--threads", description = "Compute threads (default: physical cores).")
     Integer threads;
 
-    /** Sets the thread count (before anything computes). */
-    void applyThreads() {
+    /** Checks and sets the thread count (before anything computes); more threads than processors is warned. */
+    void applyThreads(java.io.PrintStream err) {
         if (threads != null) {
+            if (threads < 1) {
+                throw new IllegalArgumentException("--threads must be at least 1, got " + threads);
+            }
+            String warning = threadsWarning(threads, Runtime.getRuntime().availableProcessors());
+            if (warning != null) {
+                err.println(warning);
+            }
             Parallel.setThreads(threads);
         }
+    }
+
+    /** A warning when more compute threads are asked for than there are processors, else null. */
+    static String threadsWarning(int threads, int cpus) {
+        return threads > cpus ? "zimage4j: warning: --threads " + threads + " is more than the " + cpus
+                + " processors here; the extra threads only compete for them" : null;
     }
 
     /** The model's files; fails, naming what is missing, before anything is loaded. */

@@ -20,8 +20,26 @@ final class TinyModelCommand implements Callable<Integer> {
     @Option(names = "--seed", defaultValue = "1", description = "Seed of the random weights. Default: ${DEFAULT-VALUE}.")
     long seed;
 
+    @Option(names = "--overwrite", description = "Replace the files of an existing folder (default: refuse a folder that is not empty).")
+    boolean overwrite;
+
     @Override
     public Integer call() throws Exception {
+        if (java.nio.file.Files.exists(dir) && !java.nio.file.Files.isDirectory(dir)) {
+            throw new IllegalArgumentException("DIR: " + dir + " is a file, not a folder");
+        }
+        if (!overwrite && java.nio.file.Files.isDirectory(dir)) {
+            try (java.util.stream.Stream<Path> s = java.nio.file.Files.list(dir)) {
+                if (s.findAny().isPresent()) {
+                    throw new IllegalArgumentException("DIR: " + dir + " exists and is not empty; choose another folder or pass --overwrite");
+                }
+            }
+        }
+        Path parent = dir.toAbsolutePath().getParent();
+        if (parent != null && java.nio.file.Files.isDirectory(parent) && !java.nio.file.Files.isWritable(parent)
+                && !java.nio.file.Files.isDirectory(dir)) {
+            throw new IllegalArgumentException("DIR: cannot create " + dir + ": " + parent + ": permission denied");
+        }
         TinyModel.write(dir, seed);
         System.out.println(dir);
         return 0;

@@ -35,7 +35,7 @@ class QuantizeCommandTest {
 
     @Test
     void writesAGgufThatOurReaderOpens() throws IOException {
-        Path in = Golden.root().resolve("pipeline/case-components/transformer");
+        Path in = Golden.fixture("pipeline/case-components/transformer");
         Path out = tmp.resolve("t-q5_1.gguf");
         Result r = run("quantize", in.toString(), out.toString(), "--type", "Q5_1");
         assertEquals(0, r.code(), r.err());
@@ -66,14 +66,14 @@ class QuantizeCommandTest {
 
     @Test
     void badRequestsFailBeforeWriting() {
-        Path in = Golden.root().resolve("pipeline/case-components/transformer");
+        Path in = Golden.fixture("pipeline/case-components/transformer");
         Path out = tmp.resolve("x.gguf");
         Result type = run("quantize", in.toString(), out.toString(), "--type", "q3_k");
         assertEquals(1, type.code());
         assertTrue(type.err().contains("--type: 'q3_k'"), type.err());
         Result missing = run("quantize", tmp.resolve("nope").toString(), out.toString(), "--type", "q8_0");
         assertTrue(missing.err().contains("does not exist"), missing.err());
-        Result vae = run("quantize", Golden.root().resolve("pipeline/case-components/vae").toString(), out.toString(), "--type", "q8_0");
+        Result vae = run("quantize", Golden.fixture("pipeline/case-components/vae").toString(), out.toString(), "--type", "q8_0");
         assertEquals(1, vae.code());
         assertTrue(vae.err().contains("not a Z-Image transformer"), vae.err());
         assertFalse(Files.exists(out));

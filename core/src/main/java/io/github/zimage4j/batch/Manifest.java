@@ -115,7 +115,7 @@ public final class Manifest implements Closeable {
             @SuppressWarnings("unchecked")
             Map<String, ?> fields = (Map<String, ?>) m;
             return ManifestRecord.fromJson(fields);
-        } catch (Json.JsonException | IllegalArgumentException e) {
+        } catch (IllegalArgumentException e) { // Json.JsonException is one
             throw new IOException(file + ": line " + lineNo + " is not a manifest record (" + e.getMessage()
                     + "); repair or delete that line", e);
         }

@@ -30,7 +30,7 @@ public record RenderedImage(byte[] png, long seed, String sha256, double seconds
         }
         long t0 = System.nanoTime();
         GeneratedImage image = pipe.generate(request, listener, cancel).get(0);
-        byte[] png = PngFiles.encode(image.image(), image.metadata());
+        byte[] png = PngFiles.toBytes(image.image(), image.metadata());
         return new RenderedImage(png, image.seed(), sha256(png), (System.nanoTime() - t0) / 1e9);
     }
 

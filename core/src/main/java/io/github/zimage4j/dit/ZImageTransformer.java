@@ -99,6 +99,11 @@ public final class ZImageTransformer {
         return cfg;
     }
 
+    /** The longest caption the RoPE table has positions for (padded to 32, plus the image's frame). */
+    public int maxCaptionTokens() {
+        return Math.max(0, (rope.axisLength(0) - 2) / SEQ_MULTI_OF * SEQ_MULTI_OF);
+    }
+
     /** How the main layers' weights are stored (what decides the products' precision on a backend). */
     public io.github.zimage4j.io.DType weightDtype() {
         return capEmbedder.weight().dtype();

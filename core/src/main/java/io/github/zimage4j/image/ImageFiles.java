@@ -114,19 +114,19 @@ public final class ImageFiles {
     private static BufferedImage decode(ImageInputStream in, String format, String name) throws IOException {
         Iterator<ImageReader> readers = ImageIO.getImageReadersByFormatName(format);
         if (!readers.hasNext()) {
-            throw new IOException(name + ": no " + format + " decoder in this Java runtime");
+            throw new ImageFileException(name + ": no " + format + " decoder in this Java runtime");
         }
         ImageReader reader = readers.next();
         try {
             reader.setInput(in, true, true);
             long pixels = (long) reader.getWidth(0) * reader.getHeight(0);
             if (pixels > MAX_PIXELS) {
-                throw new IOException(name + ": " + reader.getWidth(0) + "x" + reader.getHeight(0)
+                throw new ImageFileException(name + ": " + reader.getWidth(0) + "x" + reader.getHeight(0)
                         + " is too large to load (over " + MAX_PIXELS + " pixels)");
             }
             return reader.read(0);
         } catch (IIOException | RuntimeException e) {
-            throw new IOException(name + ": cannot decode this " + format + " file (" + e.getMessage() + ")", e);
+            throw new ImageFileException(name + ": cannot decode this " + format + " file (" + e.getMessage() + ")", e);
         } finally {
             reader.dispose();
         }
@@ -147,7 +147,7 @@ public final class ImageFiles {
                 : n >= 2 && head[0] == 'B' && head[1] == 'M' ? "a BMP image"
                 : n >= 4 && ((head[0] == 'I' && head[1] == 'I') || (head[0] == 'M' && head[1] == 'M')) ? "a TIFF image"
                 : "not a recognized image";
-        throw new IOException(name + ": " + what + "; zimage4j reads PNG and JPEG files");
+        throw new ImageFileException(name + ": " + what + "; zimage4j reads PNG and JPEG files");
     }
 
     private static UInt8Image toRgb(BufferedImage img) {

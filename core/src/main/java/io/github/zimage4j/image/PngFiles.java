@@ -14,13 +14,16 @@ import javax.imageio.metadata.IIOMetadataNode;
 import javax.imageio.stream.ImageInputStream;
 import javax.imageio.stream.MemoryCacheImageOutputStream;
 import java.awt.image.BufferedImage;
-import java.io.ByteArrayOutputStream;
+import java.io.BufferedOutputStream;
 import java.io.IOException;
 import java.io.OutputStream;
+import java.nio.channels.Channels;
+import java.nio.channels.FileChannel;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
+import java.nio.file.StandardOpenOption;
 import java.util.Iterator;
 import java.util.LinkedHashMap;
 import java.util.Map;
@@ -50,7 +53,20 @@ public final class PngFiles {
 
     /** Writes {@code image} with {@code metadata} to {@code target} atomically (replacing an existing file). */
     public static void write(Path target, UInt8Image image, GenerationMetadata metadata) throws IOException {
-        AtomicFiles.write(target, encode(image, metadata));
+        write(target, image, metadata, true);
+    }
+
+    /**
+     * Writes {@code image} with {@code metadata} to {@code target} atomically.
+     *
+     * @param replace whether an existing file may be replaced; if not, a {@link java.nio.file.FileAlreadyExistsException}
+     *                leaves it untouched
+     */
+    public static void write(Path target, UInt8Image image, GenerationMetadata metadata, boolean replace) throws IOException {
+        Map<String, String> text = new LinkedHashMap<>();
+        text.put(PARAMETERS_KEY, metadata.toA1111Parameters());
+        text.put(METADATA_KEY, metadata.toJson());
+        write(target, image, text, replace);
     }
 
     /** The PNG bytes of {@code image} with {@code metadata}, as {@link #write(Path, UInt8Image, GenerationMetadata)} writes them. */
@@ -69,24 +85,27 @@ public final class PngFiles {
 
     /** Writes {@code image} with the given text chunks (keyword → text) to {@code target} atomically. */
     public static void write(Path target, UInt8Image image, Map<String, String> text) throws IOException {
-        AtomicFiles.write(target, encode(image, text));
+        write(target, image, text, true);
     }
 
-    /**
-     * The PNG file {@link #write(Path, UInt8Image, GenerationMetadata)} writes, as bytes (the same image
-     * and metadata always give the same bytes).
-     */
-    public static byte[] encode(UInt8Image image, GenerationMetadata metadata) throws IOException {
-        Map<String, String> text = new LinkedHashMap<>();
-        text.put(PARAMETERS_KEY, metadata.toA1111Parameters());
-        text.put(METADATA_KEY, metadata.toJson());
-        return encode(image, text);
-    }
-
-    private static byte[] encode(UInt8Image image, Map<String, String> text) throws IOException {
-        ByteArrayOutputStream out = new ByteArrayOutputStream(image.pixels().length / 2 + 4096);
-        encode(image, text, out);
-        return out.toByteArray();
+    private static void write(Path target, UInt8Image image, Map<String, String> text, boolean replace) throws IOException {
+        try {
+            AtomicFiles.write(target, replace, tmp -> {
+                try (FileChannel ch = FileChannel.open(tmp, StandardOpenOption.CREATE_NEW, StandardOpenOption.WRITE)) {
+                    OutputStream out = new BufferedOutputStream(Channels.newOutputStream(ch));
+                    encode(image, text, out);
+                    out.flush();
+                    ch.force(true);
+                }
+            });
+        } catch (java.nio.file.FileSystemException e) {
+            throw e; // typed (exists, missing folder, permission, space): the CLI words them with their reason
+        } catch (IOException e) {
+            if (!String.valueOf(e.getMessage()).contains(target.toString())) {
+                throw new IOException("cannot write " + target + ": " + e.getMessage(), e);
+            }
+            throw e;
+        }
     }
 
     private static void encode(UInt8Image image, Map<String, String> text, OutputStream out) throws IOException {

@@ -105,6 +105,11 @@ public enum DType {
         return this != I64 && this != I32 && this != I16 && this != I8 && this != U8 && this != BOOL;
     }
 
+    /** Integer and boolean types: never a weight a float layer can use. */
+    public boolean isInteger() {
+        return this == I64 || this == I32 || this == I16 || this == I8 || this == U8 || this == BOOL;
+    }
+
     /** The dtype for a safetensors header name, or null when unknown. */
     public static DType fromSafetensors(String name) {
         for (DType d : values()) {

@@ -27,7 +27,7 @@ public final class Json {
     }
 
     /** Thrown for malformed JSON; the message gives the line and column. */
-    public static class JsonException extends RuntimeException {
+    public static class JsonException extends IllegalArgumentException {
         JsonException(String message) {
             super(message);
         }
@@ -60,11 +60,11 @@ public final class Json {
 
     /** Parses a UTF-8 JSON file; errors name the file. */
     public static Object parse(Path file) throws IOException {
-        String text = Files.readString(file, StandardCharsets.UTF_8);
+        String text = TextFiles.readUtf8(file);
         try {
             return parse(text);
         } catch (JsonException e) {
-            throw new IOException(file + ": invalid JSON: " + e.getMessage(), e);
+            throw new ModelFileException(file + ": invalid JSON: " + e.getMessage(), e);
         }
     }
 
@@ -73,7 +73,7 @@ public final class Json {
     public static Map<String, Object> parseObject(Path file) throws IOException {
         Object v = parse(file);
         if (!(v instanceof Map)) {
-            throw new IOException(file + ": expected a JSON object at the top level");
+            throw new ModelFileException(file + ": expected a JSON object at the top level");
         }
         return (Map<String, Object>) v;
     }

@@ -113,7 +113,7 @@ public final class JsonConfig {
     }
 
     /** Thrown when a config file lacks a key or holds a value of the wrong kind. */
-    public static final class ConfigException extends RuntimeException {
+    public static final class ConfigException extends IllegalArgumentException {
         public ConfigException(String message) {
             super(message);
         }

@@ -11,7 +11,6 @@ import java.nio.ByteOrder;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.nio.file.StandardCopyOption;
 import java.util.ArrayList;
 import java.util.Comparator;
 import java.util.LinkedHashMap;
@@ -20,7 +19,7 @@ import java.util.Map;
 
 /**
  * Writes safetensors files: tensors in name order, header padded with spaces to a multiple of 8.
- * The file appears atomically (written to a temporary name, then renamed), so a crash never leaves a
+ * The file appears atomically ({@link AtomicFiles}: a temporary name, then a rename), so a crash never leaves a
  * half-written checkpoint under the real name.
  */
 public final class SafeTensorsWriter {
@@ -106,7 +105,17 @@ public final class SafeTensorsWriter {
         }
     }
 
+    /** Writes the file, replacing an existing one. */
     public void write(Path file) throws IOException {
+        write(file, true);
+    }
+
+    /**
+     * Writes the file atomically ({@link AtomicFiles}): on any failure nothing is left behind.
+     *
+     * @param replace whether an existing file may be replaced (else {@link java.nio.file.FileAlreadyExistsException})
+     */
+    public void write(Path file, boolean replace) throws IOException {
         List<Entry> sorted = new ArrayList<>(entries);
         sorted.sort(Comparator.comparing(Entry::name));
         Map<String, Object> header = new LinkedHashMap<>();
@@ -136,22 +145,19 @@ public final class SafeTensorsWriter {
         for (int i = json.length; i < padded; i++) {
             headerBytes[i] = ' ';
         }
-        Path tmp = file.resolveSibling(file.getFileName() + ".partial");
-        try (CountingStream out = new CountingStream(new BufferedOutputStream(Files.newOutputStream(tmp), 1 << 20))) {
-            out.write(ByteBuffer.allocate(8).order(ByteOrder.LITTLE_ENDIAN).putLong(padded).array());
-            out.write(headerBytes);
-            for (Entry e : sorted) {
-                long before = out.count;
-                e.content().writeTo(out);
-                if (out.count - before != e.byteSize()) {
-                    throw new IOException("tensor '" + e.name() + "': content wrote " + (out.count - before)
-                            + " bytes, expected " + e.byteSize());
+        AtomicFiles.write(file, replace, tmp -> {
+            try (CountingStream out = new CountingStream(new BufferedOutputStream(Files.newOutputStream(tmp), 1 << 20))) {
+                out.write(ByteBuffer.allocate(8).order(ByteOrder.LITTLE_ENDIAN).putLong(padded).array());
+                out.write(headerBytes);
+                for (Entry e : sorted) {
+                    long before = out.count;
+                    e.content().writeTo(out);
+                    if (out.count - before != e.byteSize()) {
+                        throw new IOException("tensor '" + e.name() + "': content wrote " + (out.count - before)
+                                + " bytes, expected " + e.byteSize());
+                    }
                 }
             }
-        } catch (IOException | RuntimeException e) {
-            Files.deleteIfExists(tmp);
-            throw e;
-        }
-        Files.move(tmp, file, StandardCopyOption.REPLACE_EXISTING, StandardCopyOption.ATOMIC_MOVE);
+        });
     }
 }

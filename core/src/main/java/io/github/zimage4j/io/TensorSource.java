@@ -34,9 +34,13 @@ public interface TensorSource extends AutoCloseable {
         return t;
     }
 
-    /** The tensor, which must have exactly this shape. */
+    /** The weight, which must have exactly this shape and a floating-point dtype. */
     default StoredTensor get(String name, long... shape) throws ModelFileException {
         StoredTensor t = get(name);
+        if (t.dtype().isInteger()) {
+            throw new ModelFileException(t.where() + " is stored as " + t.dtype()
+                    + "; a weight must be a floating-point tensor (F32, BF16, F16, F8_E4M3 or F8_E5M2)");
+        }
         if (!Arrays.equals(t.shape(), shape)) {
             throw new ModelFileException(t.where() + " has shape " + Arrays.toString(t.shape())
                     + ", expected " + Arrays.toString(shape));

@@ -31,6 +31,14 @@ public final class WeightRows {
     private static final ValueLayout.OfFloat F32 = ValueLayout.JAVA_FLOAT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
     private static final ValueLayout.OfShort I16 = ValueLayout.JAVA_SHORT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
 
+    /** Whether {@link #decode} reads this dtype: what a linear or convolution weight may be stored as. */
+    public static boolean decodes(io.github.zimage4j.io.DType dtype) {
+        return dtype.isQuantized() || switch (dtype) {
+            case F32, BF16, F16, F8_E4M3, F8_E5M2 -> true;
+            default -> false;
+        };
+    }
+
     /** Decodes {@code count} elements starting at flat element {@code index} into {@code dst[dstOff…]}. */
     public static void decode(StoredTensor w, long index, int count, float[] dst, int dstOff) {
         decodeStored(w, index, count, dst, dstOff);

@@ -86,6 +86,10 @@ public final class Denoiser {
                 }
             }
             List<Tensor> out = transformer.forward(inputs, null, hooks.residuals() == null ? null : hooks.residuals().get());
+            for (int b = 0; b < out.size(); b++) {
+                NonFinite.check(out.get(b).data(), "the transformer output at step " + (i - firstStep + 1) + " of " + total
+                        + " (image " + (b % n) + (b >= n ? ", negative prompt" : "") + ")");
+            }
             List<float[]> noisePred = new ArrayList<>(n);
             List<float[]> next = new ArrayList<>(n);
             for (int b = 0; b < n; b++) {

@@ -57,6 +57,10 @@ public final class GenerationRequest {
     public static final int SIZE_MULTIPLE = 16;
     /** Largest side: 512 patch positions (the transformer's axes_lens) × 16 pixels. */
     public static final int MAX_SIDE = 8192;
+    /** Most images per request: all of them are held in memory until the last one is decoded. */
+    public static final int MAX_COUNT = 100;
+    /** Largest guidance scale g (CFG scale 51): far beyond any useful value, but finite. */
+    public static final double MAX_GUIDANCE = 50;
     /** Width and height without an init image. */
     public static final int DEFAULT_SIDE = 1024;
     /** diffusers' {@code ZImageImg2ImgPipeline} default strength. */
@@ -94,6 +98,10 @@ public final class GenerationRequest {
         if (b.prompt == null) {
             throw new IllegalArgumentException("a prompt is required (\"\" is allowed)");
         }
+        requireNoNul("the prompt", b.prompt);
+        if (b.negativePrompt != null) {
+            requireNoNul("the negative prompt", b.negativePrompt);
+        }
         List<String> notes = new ArrayList<>();
         // Each unset side (0) comes from the init image, rounded down to a multiple of 16 as diffusers does, else 1024.
         int w = b.width != 0 ? b.width : b.initImage != null ? b.initImage.width() / SIZE_MULTIPLE * SIZE_MULTIPLE : DEFAULT_SIDE;
@@ -113,17 +121,17 @@ public final class GenerationRequest {
         if (b.steps != null && b.steps < 1) {
             throw new IllegalArgumentException("steps must be at least 1, got " + b.steps);
         }
-        if (b.guidance != null && (!(b.guidance >= 0) || b.guidance.isInfinite())) {
-            throw new IllegalArgumentException("guidance must be a finite number ≥ 0, got " + b.guidance);
+        if (b.guidance != null && !(b.guidance >= 0 && b.guidance <= MAX_GUIDANCE)) {
+            throw new IllegalArgumentException("guidance must be a number from 0 to " + (int) MAX_GUIDANCE + ", got " + b.guidance);
         }
         if (!(b.cfgNormalization >= 0) || Double.isInfinite(b.cfgNormalization)) {
-            throw new IllegalArgumentException("cfg normalization must be ≥ 0 (0 = off), got " + b.cfgNormalization);
+            throw new IllegalArgumentException("cfg normalization must be a finite number ≥ 0 (0 = off), got " + b.cfgNormalization);
         }
-        if (Double.isNaN(b.cfgTruncation)) {
-            throw new IllegalArgumentException("cfg truncation must be a number");
+        if (!(b.cfgTruncation >= 0 && b.cfgTruncation <= 1)) {
+            throw new IllegalArgumentException("cfg truncation must be a number from 0 to 1 (1 = never truncate), got " + b.cfgTruncation);
         }
-        if (b.count < 1) {
-            throw new IllegalArgumentException("the image count must be at least 1, got " + b.count);
+        if (b.count < 1 || b.count > MAX_COUNT) {
+            throw new IllegalArgumentException("the image count must be from 1 to " + MAX_COUNT + ", got " + b.count);
         }
         if (b.maxSequenceLength < 1) {
             throw new IllegalArgumentException("max sequence length must be at least 1, got " + b.maxSequenceLength);
@@ -191,6 +199,15 @@ public final class GenerationRequest {
         if (!Arrays.equals(t.shape(), expected)) {
             throw new IllegalArgumentException(what + " must be " + Arrays.toString(expected) + " for " + w + "x" + h
                     + ", got " + Arrays.toString(t.shape()));
+        }
+    }
+
+    /** PNG text chunks end strings at a NUL, so a prompt holding one could not be stored with its image. */
+    private static void requireNoNul(String what, String text) {
+        int at = text.indexOf('\0');
+        if (at >= 0) {
+            throw new IllegalArgumentException(what + " holds a NUL character (at position " + at
+                    + "), which PNG metadata cannot store; remove it");
         }
     }
 

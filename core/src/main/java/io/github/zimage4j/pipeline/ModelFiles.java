@@ -96,12 +96,23 @@ public record ModelFiles(String name, Path transformer, Path transformerConfig, 
                         + " that holds transformer/, text_encoder/, tokenizer/, vae/ and scheduler/, or the component files"
                         + " with --transformer, --text-encoder and --vae");
             }
+            requireModelIndex(p);
             return p;
         }
         if (model.matches("[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._-]*")) {
             return hubCache.snapshot(model);
         }
         throw new ModelFileException("model '" + model + "' is neither a folder nor a Hugging Face repo id (owner/name)");
+    }
+
+    /** model_index.json must be a JSON object: an empty or broken one is as wrong as a missing one. */
+    private static void requireModelIndex(Path folder) throws IOException {
+        Path index = folder.resolve("model_index.json");
+        try {
+            io.github.zimage4j.io.Json.parseObject(index);
+        } catch (ModelFileException e) {
+            throw new ModelFileException(folder + " is not a usable diffusers model folder: " + e.getMessage(), e);
+        }
     }
 
     private static Path component(Path given, Path root, String folder, String option) throws ModelFileException {

@@ -272,6 +272,12 @@ public final class ZImagePipeline implements AutoCloseable {
                     ? "Z-Image-Turbo is distilled for guidance 0; guidance " + g + " is applied but is not what it was trained for"
                     : "the negative prompt has no effect on Z-Image-Turbo at guidance 0");
         }
+        int maxTokens = transformer.maxCaptionTokens();
+        if (request.maxSequenceLength() > maxTokens) {
+            throw new IllegalArgumentException("max sequence length " + request.maxSequenceLength() + " exceeds what the"
+                    + " transformer's RoPE table holds: at most " + maxTokens + " caption tokens (axes_lens "
+                    + java.util.Arrays.toString(transformer.config().axesLens()) + ")");
+        }
         int lh = request.height() / 8;
         int lw = request.width() / 8;
         FlowMatchEulerScheduler scheduler = new FlowMatchEulerScheduler(schedulerConfig);
@@ -308,6 +314,10 @@ public final class ZImagePipeline implements AutoCloseable {
         List<Tensor> features = features(neg == null ? List.of(pos) : List.of(pos, neg));
         Tensor p = features.get(0);
         Tensor q = neg != null ? features.get(1) : null;
+        NonFinite.check(p.data(), "the text encoder output for the prompt");
+        if (q != null) {
+            NonFinite.check(q.data(), "the text encoder output for the negative prompt");
+        }
         List<Tensor> positive = new ArrayList<>();
         List<Tensor> negative = new ArrayList<>();
         for (int i = 0; i < n; i++) {
@@ -441,6 +451,7 @@ public final class ZImagePipeline implements AutoCloseable {
             checkCancelled(cancel);
             Tensor lat = finals.get(i);
             Tensor decoded = vae.decode(lat.reshape(16, lh, lw));
+            NonFinite.check(decoded.data(), "the VAE decoder output (image " + i + ")");
             listener.decoded(i, decoded);
             UInt8Image image = ImageTensors.fromDecoded(decoded);
             long seed = settings.seed() + i;

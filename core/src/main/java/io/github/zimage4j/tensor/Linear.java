@@ -16,6 +16,10 @@ public record Linear(StoredTensor weight, float[] bias) {
             throw new IllegalArgumentException(weight.where() + ": a linear weight must be 2-D, found "
                     + Arrays.toString(weight.shape()));
         }
+        if (!io.github.zimage4j.kernels.WeightRows.decodes(weight.dtype())) {
+            throw new IllegalArgumentException(weight.where() + ": the matrix kernels cannot multiply " + weight.dtype()
+                    + " weights (they take F32, BF16, F16, F8 and the GGUF block types); convert the checkpoint with zimage4j convert");
+        }
         if (bias != null && bias.length != weight.dim(0)) {
             throw new IllegalArgumentException(weight.where() + ": bias of " + bias.length + " for " + weight.dim(0) + " outputs");
         }

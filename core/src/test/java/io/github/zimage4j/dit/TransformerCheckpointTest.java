@@ -23,7 +23,7 @@ class TransformerCheckpointTest {
 
     @Test
     void theRealManifestImpliesThePublishedConfig() throws IOException {
-        Path dir = Golden.root().resolve("manifests/case-zimage-real/transformer");
+        Path dir = Golden.fixture("manifests/case-zimage-real/transformer");
         Map<String, long[]> shapes = TransformerConfigTest.manifest(dir.resolve("manifest.json"));
         ZImageTransformerConfig derived = TransformerCheckpoint.deriveConfig(shapes, "real manifest");
         assertEquals(ZImageTransformerConfig.read(dir.resolve("config.json")), derived);

@@ -38,7 +38,7 @@ class TransformerConfigTest {
 
     @Test
     void realManifestMatchesRealConfig() throws IOException {
-        Path dir = Golden.root().resolve("manifests/case-zimage-real/transformer");
+        Path dir = Golden.fixture("manifests/case-zimage-real/transformer");
         ZImageTransformerConfig cfg = ZImageTransformerConfig.read(dir.resolve("config.json"));
         assertEquals(3840, cfg.dim());
         assertEquals(10240, cfg.ffnDim());
@@ -69,13 +69,13 @@ class TransformerConfigTest {
 
     @Test
     void publishedConfigIsTheRealOne() throws IOException {
-        Path dir = Golden.root().resolve("manifests/case-zimage-real/transformer");
+        Path dir = Golden.fixture("manifests/case-zimage-real/transformer");
         assertEquals(ZImageTransformerConfig.read(dir.resolve("config.json")), ZImageTransformerConfig.published());
     }
 
     @Test
     void checkListsEveryProblem() throws IOException {
-        Path dir = Golden.root().resolve("manifests/case-zimage-real/transformer");
+        Path dir = Golden.fixture("manifests/case-zimage-real/transformer");
         ZImageTransformerConfig cfg = ZImageTransformerConfig.read(dir.resolve("config.json"));
         Map<String, long[]> found = manifest(dir.resolve("manifest.json"));
         found.remove("layers.7.feed_forward.w2.weight");

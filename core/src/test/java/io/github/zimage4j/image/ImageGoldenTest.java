@@ -56,8 +56,7 @@ class ImageGoldenTest {
                 tests.add(DynamicTest.dynamicTest(name(dir), () -> checkInputs(dir)));
             }
         }
-        assertTrue(tests.size() >= 13, "expected 5 img2img + 4 inpaint + 4 ControlNet cases, found " + tests.size());
-        return tests.stream();
+        return Golden.atLeastOne(tests, "case with an input or control image").stream();
     }
 
     private static void checkOutput(SafeTensors out, String prefix) throws IOException {
@@ -139,8 +138,7 @@ class ImageGoldenTest {
                 }
             }
         }
-        assertTrue(out.size() >= 17, "expected 4 + 5 + 4 + 4 pipeline cases, found " + out.size());
-        return out;
+        return Golden.atLeastOne(out, "pipeline case with an image.png");
     }
 
     private static String name(Path dir) {

@@ -26,9 +26,9 @@ class GgufFuzzTest {
 
     @Test
     void corruptedFilesFailCleanly() throws IOException {
-        byte[] good = Files.readAllBytes(Golden.root().resolve("gguf/case-tensors-alltypes/tensors-alltypes.gguf"));
+        byte[] good = Files.readAllBytes(Golden.fixture("gguf/case-tensors-alltypes/tensors-alltypes.gguf"));
         int header;
-        try (Gguf g = Gguf.open(Golden.root().resolve("gguf/case-tensors-alltypes/tensors-alltypes.gguf"))) {
+        try (Gguf g = Gguf.open(Golden.fixture("gguf/case-tensors-alltypes/tensors-alltypes.gguf"))) {
             header = (int) g.dataStart();
         }
         Random rnd = new Random(20261205);

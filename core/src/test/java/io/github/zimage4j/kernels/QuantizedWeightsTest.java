@@ -28,7 +28,7 @@ import static org.junit.jupiter.api.Assertions.fail;
  */
 class QuantizedWeightsTest {
 
-    private static final Path CASE = Golden.root().resolve("gguf/case-tensors-alltypes");
+    private static final Path CASE = Golden.fixture("gguf/case-tensors-alltypes");
 
     @TestFactory
     Stream<DynamicTest> everyTensorOfTheAllTypesCase() throws Exception {

@@ -20,7 +20,7 @@ class PromptCacheTest {
 
     private static byte[] png(ZImagePipeline pipe, GenerationRequest r) throws IOException {
         GeneratedImage img = pipe.generate(r).get(0);
-        return PngFiles.encode(img.image(), img.metadata());
+        return PngFiles.toBytes(img.image(), img.metadata());
     }
 
     @Test

@@ -71,12 +71,12 @@ class TransformerQuantizerTest {
     Path tmp;
 
     static Path tinyTransformer() {
-        return Golden.root().resolve("pipeline/case-components/transformer/model.safetensors");
+        return Golden.fixture("pipeline/case-components/transformer/model.safetensors");
     }
 
     @Test
     void realCheckpointNamesMapOntoStableDiffusionCppNames() {
-        Object parsed = readJson(Golden.root().resolve("manifests/case-zimage-real/transformer/manifest.json"));
+        Object parsed = readJson(Golden.fixture("manifests/case-zimage-real/transformer/manifest.json"));
         Set<String> mapped = new TreeSet<>();
         for (Object t : (List<?>) ((Map<?, ?>) parsed).get("tensors")) {
             String name = (String) ((Map<?, ?>) t).get("name");
@@ -124,7 +124,7 @@ class TransformerQuantizerTest {
 
     @Test
     void comfySingleFileKeepsItsNamesAndDropsNormFinal() throws IOException {
-        Path single = Golden.root().resolve("single_file/case-transformer-comfy/z_image_tiny.safetensors");
+        Path single = Golden.fixture("single_file/case-transformer-comfy/z_image_tiny.safetensors");
         Path out = tmp.resolve("comfy-q4_0.gguf");
         try (SafeTensors src = SafeTensors.open(single)) {
             assertTrue(src.names().contains("norm_final.weight"));
@@ -186,7 +186,7 @@ class TransformerQuantizerTest {
 
     @Test
     void aNonTransformerIsRefusedNamingWhatItCannotPlace() throws IOException {
-        Path vae = Golden.root().resolve("pipeline/case-components/vae/model.safetensors");
+        Path vae = Golden.fixture("pipeline/case-components/vae/model.safetensors");
         try (SafeTensors src = SafeTensors.open(vae)) {
             ModelFileException e = assertThrows(ModelFileException.class, () -> TransformerQuantizer.plan(src, DType.Q8_0));
             assertTrue(e.getMessage().contains("not a Z-Image transformer"), e.getMessage());

@@ -17,7 +17,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 /** Reading the real scheduler configs, refusing options that would change the schedule, and argument checks. */
 class SchedulerConfigTest {
 
-    private static final Path REAL = Golden.root().resolve("manifests/case-zimage-real/scheduler");
+    private static final Path REAL = Golden.fixture("manifests/case-zimage-real/scheduler");
 
     @Test
     void readsTheReleasedTurboAndBaseConfigs() throws IOException {

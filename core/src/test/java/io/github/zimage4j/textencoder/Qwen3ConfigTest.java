@@ -28,7 +28,7 @@ class Qwen3ConfigTest {
     Path tmp;
 
     static Path realTextEncoder() {
-        return Golden.root().resolve("manifests/case-zimage-real/text_encoder");
+        return Golden.fixture("manifests/case-zimage-real/text_encoder");
     }
 
     /** The real manifest's name → shape. */
@@ -68,7 +68,7 @@ class Qwen3ConfigTest {
 
     @Test
     void goldenCaseConfigHasExplicitHeadDim() throws IOException {
-        Qwen3Config cfg = Qwen3Config.read(Golden.root().resolve("text_encoder/case-gqa-padded-batch3/config.json"));
+        Qwen3Config cfg = Qwen3Config.read(Golden.fixture("text_encoder/case-gqa-padded-batch3/config.json"));
         assertEquals(32, cfg.headDim(), "head_dim 32 ≠ hidden 64 / 4 heads");
         assertEquals(2, cfg.numKeyValueHeads());
         assertEquals(2 + 3 * 11, cfg.expectedTensors().size());

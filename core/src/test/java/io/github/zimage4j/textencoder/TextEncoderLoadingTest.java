@@ -35,7 +35,7 @@ class TextEncoderLoadingTest {
     Path tmp;
 
     static Path goldenCase() {
-        return Golden.root().resolve("text_encoder/case-gqa-padded-batch3");
+        return Golden.fixture("text_encoder/case-gqa-padded-batch3");
     }
 
     static Path goldenWeights() {
@@ -139,7 +139,7 @@ class TextEncoderLoadingTest {
 
     @Test
     void configThatDoesNotMatchTheWeightsListsEveryProblem() throws IOException {
-        Path componentsConfig = Golden.root().resolve("pipeline/case-components/text_encoder/config.json");
+        Path componentsConfig = Golden.fixture("pipeline/case-components/text_encoder/config.json");
         ModelFileException e = assertThrows(ModelFileException.class,
                 () -> encode(goldenWeights(), Qwen3Config.read(componentsConfig)));
         String msg = e.getMessage();

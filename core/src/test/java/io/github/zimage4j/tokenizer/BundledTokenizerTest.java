@@ -24,7 +24,7 @@ class BundledTokenizerTest {
     Path tmp;
 
     static TokenizerData golden() throws IOException {
-        return TokenizerJsonReader.read(TokenizerGoldenTest.goldenDir().resolve("qwen3").resolve("tokenizer.json"));
+        return TokenizerJsonReader.read(TokenizerGoldenTest.publishedTokenizerJson());
     }
 
     static TokenizerData bundledData() throws IOException {

@@ -32,8 +32,6 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  */
 class TokenizerGoldenTest {
 
-    private static final int CASE_COUNT = 271;
-
     record Case(String id, String category, String text, int[] ids, String chatText, int[] chatIds, String decoded) {
         String displayName() {
             return id + " (" + category + ")";
@@ -54,13 +52,16 @@ class TokenizerGoldenTest {
                 }
                 @SuppressWarnings("unchecked")
                 Map<String, Object> m = (Map<String, Object>) Json.parse(line);
+                for (String field : List.of("id", "category", "text", "ids", "chat_text", "chat_ids", "decoded")) {
+                    assertTrue(m.containsKey(field), file + ": a case without \"" + field + "\": " + line);
+                }
                 out.add(new Case((String) m.get("id"), (String) m.get("category"), (String) m.get("text"),
                         ints(m.get("ids")), (String) m.get("chat_text"), ints(m.get("chat_ids")), (String) m.get("decoded")));
             }
         } catch (IOException e) {
             throw new UncheckedIOException(e);
         }
-        assertEquals(CASE_COUNT, out.size(), file + " should hold " + CASE_COUNT + " cases");
+        assertFalse(out.isEmpty(), file + " holds no case");
         return out;
     }
 
@@ -104,8 +105,6 @@ class TokenizerGoldenTest {
     Stream<DynamicTest> truncationTo512() {
         Qwen3Tokenizer tokenizer = Qwen3Tokenizer.bundled();
         List<Case> longCases = cases().stream().filter(c -> c.chatIds().length > 512).toList();
-        assertEquals(List.of("pub-0240", "pub-0241", "pub-0244", "pub-0245", "pub-0246"),
-                longCases.stream().map(Case::id).toList(), "the cases the golden README lists as longer than 512");
         return longCases.stream().map(c -> DynamicTest.dynamicTest(c.displayName(), () -> {
             List<LogRecord> logged = new ArrayList<>();
             Logger logger = Logger.getLogger(Qwen3Tokenizer.class.getName());
@@ -148,12 +147,17 @@ class TokenizerGoldenTest {
         assertFalse(negative.truncated());
     }
 
+    /** The published Qwen3 tokenizer.json, the bundled data's source (a fixture of the shared set). */
+    static Path publishedTokenizerJson() {
+        return Golden.fixture("tokenizer/qwen3/tokenizer.json");
+    }
+
     /** The published tokenizer.json is the bundled data's source: load() takes the compact form, same results. */
     @Test
     void loadingThePublishedFileUsesTheBundledForm() throws Exception {
-        Path file = goldenDir().resolve("qwen3").resolve("tokenizer.json");
+        Path file = publishedTokenizerJson();
         Qwen3Tokenizer fast = Qwen3Tokenizer.load(file);
-        Qwen3Tokenizer parsed = fromGoldenJson();
+        Qwen3Tokenizer parsed = Qwen3Tokenizer.parse(file);
         assertEquals(file.toString(), fast.source());
         for (String text : new String[]{"A beautiful sunset over the ocean", "一只在雪地里的红狐狸 <think> 123", ""}) {
             assertArrayEquals(parsed.chatIds(text, 512).ids(), fast.chatIds(text, 512).ids(), text);
@@ -161,12 +165,12 @@ class TokenizerGoldenTest {
     }
 
     @Test
-    void sizeAndSource() {
-        Qwen3Tokenizer json = fromGoldenJson();
+    void sizeAndSource() throws IOException {
+        Qwen3Tokenizer json = Qwen3Tokenizer.parse(publishedTokenizerJson());
         Qwen3Tokenizer bundled = Qwen3Tokenizer.bundled();
         assertEquals(151669, json.vocabSize());
         assertEquals(151669, bundled.vocabSize());
-        assertEquals(goldenDir().resolve("qwen3").resolve("tokenizer.json").toString(), json.source());
+        assertEquals(publishedTokenizerJson().toString(), json.source());
         assertTrue(bundled.source().startsWith("bundled "), bundled.source());
     }
 }

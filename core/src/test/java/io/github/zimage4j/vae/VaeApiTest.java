@@ -23,7 +23,7 @@ class VaeApiTest {
     Path tmp;
 
     static Path tinyCase() {
-        return Golden.root().resolve("vae/case-flux-tiny-4level");
+        return Golden.fixture("vae/case-flux-tiny-4level");
     }
 
     @Test

@@ -25,7 +25,7 @@ class VaeConfigTest {
     Path tmp;
 
     static Path realVae() {
-        return Golden.root().resolve("manifests/case-zimage-real/vae");
+        return Golden.fixture("manifests/case-zimage-real/vae");
     }
 
     @Test

@@ -79,7 +79,7 @@ class VaeTilingTest {
     }
 
     static AutoencoderKL tinyVae() throws IOException {
-        Path dir = Golden.root().resolve("vae/case-flux-tiny-4level");
+        Path dir = Golden.fixture("vae/case-flux-tiny-4level");
         return AutoencoderKL.load(dir.resolve("model.safetensors"), VaeConfig.read(dir.resolve("config.json")),
                 JavaBackend.INSTANCE);
     }

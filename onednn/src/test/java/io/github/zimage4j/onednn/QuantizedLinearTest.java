@@ -23,8 +23,8 @@ class QuantizedLinearTest {
     @Test
     void blockDecodedBf16ProductsMatchTheJavaKernels() throws IOException {
         OneDnnBackend dnnl = new OneDnnBackend(Dnnl.get());
-        try (Gguf g = Gguf.open(Golden.root().resolve("gguf/case-model-q4_k-dim256/z_image_tiny-Q4_K.gguf"));
-             Gguf q8 = Gguf.open(Golden.root().resolve("gguf/case-model-q8_0/z_image_tiny-Q8_0.gguf"))) {
+        try (Gguf g = Gguf.open(Golden.fixture("gguf/case-model-q4_k-dim256/z_image_tiny-Q4_K.gguf"));
+             Gguf q8 = Gguf.open(Golden.fixture("gguf/case-model-q8_0/z_image_tiny-Q8_0.gguf"))) {
             StoredTensor[] weights = {g.get("layers.0.feed_forward.w1.weight"), g.get("layers.0.attention.qkv.weight"),
                     q8.get("layers.0.feed_forward.w1.weight")};
             Random rnd = new Random(5);

@@ -77,7 +77,7 @@ public final class OverheadProbe {
             byte[] png = null;
             for (int i = 0; i < 5; i++) {
                 long a = System.nanoTime();
-                png = PngFiles.encode(img, meta);
+                png = PngFiles.toBytes(img, meta);
                 long b = System.nanoTime();
                 RenderedImage.sha256(png);
                 long c = System.nanoTime();
