@@ -228,7 +228,7 @@ public final class Qwen3TextEncoder implements AutoCloseable {
         float[] inv = new float[headDim / 2];
         for (int i = 0; i < inv.length; i++) {
             float exponent = (float) (2 * i) / headDim;
-            inv[i] = 1f / (float) Math.pow(theta, exponent);
+            inv[i] = 1f / (float) StrictMath.pow(theta, exponent);
         }
         return inv;
     }
@@ -239,8 +239,8 @@ public final class Qwen3TextEncoder implements AutoCloseable {
         for (int pos = 0; pos < positions; pos++) {
             for (int i = 0; i < half; i++) {
                 float angle = invFreq[i] * pos;
-                cos[pos * half + i] = (float) Math.cos(angle);
-                sin[pos * half + i] = (float) Math.sin(angle);
+                cos[pos * half + i] = (float) StrictMath.cos(angle);
+                sin[pos * half + i] = (float) StrictMath.sin(angle);
             }
         }
     }
