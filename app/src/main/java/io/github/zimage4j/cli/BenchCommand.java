@@ -4,9 +4,11 @@ import io.github.zimage4j.bench.BenchResult;
 import io.github.zimage4j.bench.Memory;
 import io.github.zimage4j.dit.ZImageTransformer;
 import io.github.zimage4j.dit.ZImageTransformerConfig;
+import io.github.zimage4j.io.Checkpoints;
 import io.github.zimage4j.io.DType;
 import io.github.zimage4j.io.RandomCheckpoint;
 import io.github.zimage4j.io.SafeTensors;
+import io.github.zimage4j.io.TensorSource;
 import io.github.zimage4j.kernels.Backend;
 import io.github.zimage4j.kernels.Backends;
 import io.github.zimage4j.tensor.Tensor;
@@ -87,7 +89,8 @@ final class BenchCommand implements Callable<Integer> {
     Path cache;
 
     @Option(names = "--transformer", paramLabel = "PATH",
-            description = "A real transformer checkpoint (folder with config.json, .safetensors or .index.json) instead of random weights.")
+            description = "A real transformer checkpoint instead of random weights: a diffusers folder or file, ComfyUI's single file,"
+                    + " fp8, or a GGUF (e.g. written by `zimage4j quantize`); its config comes from config.json beside it or from the shapes.")
     Path transformer;
 
     @Option(names = "--vae", paramLabel = "PATH",
@@ -170,17 +173,22 @@ final class BenchCommand implements Callable<Integer> {
 
     private void benchTransformer(Backend be, BenchResult result) throws Exception {
         ZImageTransformerConfig cfg;
-        Path weights;
+        long t0 = System.nanoTime();
+        // A real checkpoint in any container and layout (diffusers, ComfyUI single file, GGUF, fp8): the opener
+        // decides; the config comes from config.json beside a safetensors checkpoint, else from the shapes.
+        TensorSource st;
         if (transformer != null) {
-            Path dir = Files.isDirectory(transformer) ? transformer : transformer.toAbsolutePath().getParent();
-            cfg = ZImageTransformerConfig.read(dir.resolve("config.json"));
-            weights = transformer;
+            st = Checkpoints.open(transformer);
+            Path json = Files.isDirectory(transformer) ? transformer.resolve("config.json")
+                    : transformer.toAbsolutePath().resolveSibling("config.json");
+            boolean gguf = Checkpoints.container(Checkpoints.resolve(transformer)) == Checkpoints.Container.GGUF;
+            cfg = ModelFiles.transformerConfigFor(!gguf && Files.isRegularFile(json) ? json : null, st);
+            log.printf("transformer %s: %.2f GB on disk, %s%n", transformer, Files.size(Checkpoints.resolve(transformer)) / 1e9, dtypes(st));
         } else {
             cfg = ZImageTransformerConfig.published();
-            weights = randomCheckpoint("transformer", cfg.expectedTensors());
+            st = SafeTensors.open(randomCheckpoint("transformer", cfg.expectedTensors()));
         }
-        long t0 = System.nanoTime();
-        try (SafeTensors st = SafeTensors.open(weights)) {
+        try (st) {
             ZImageTransformer model = new ZImageTransformer(st, cfg, be);
             result.add(new BenchResult.Row("transformer-load", "-", (System.nanoTime() - t0) / 1e9, 0, 1,
                     "open + bind (pages are read on first use)"));
@@ -208,7 +216,24 @@ final class BenchCommand implements Callable<Integer> {
                 result.add(new BenchResult.Row("transformer", px + "x" + px, median(t), flops, runs,
                         (captionTokens) + " caption tokens"));
             }
+            long rss = Memory.rssBytes();
+            result.add(new BenchResult.Row("transformer-resident", "-", 0, 0, 1, String.format(
+                    "RSS %.2f GB after the forwards (weights %s)", rss / 1e9, dtypes(st))));
+            result.put("transformer_rss_after_forward_bytes", rss);
+            result.put("transformer_weights", dtypes(st));
         }
+    }
+
+    /** The stored dtypes of a checkpoint and their byte totals, e.g. {@code Q8_0 6.1 GB, F32 0.1 GB}. */
+    private static String dtypes(TensorSource st) {
+        java.util.Map<DType, Long> bytes = new java.util.TreeMap<>();
+        for (String n : st.names()) {
+            var t = st.find(n);
+            bytes.merge(t.dtype(), t.data().byteSize(), Long::sum);
+        }
+        StringBuilder sb = new StringBuilder();
+        bytes.forEach((d, b) -> sb.append(sb.isEmpty() ? "" : ", ").append(d).append(String.format(" %.2f GB", b / 1e9)));
+        return sb.toString();
     }
 
     /** A cached random checkpoint for {@code shapes}, written on first use. */
