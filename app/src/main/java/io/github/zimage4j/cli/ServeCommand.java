@@ -60,6 +60,9 @@ final class ServeCommand implements Callable<Integer> {
     @Option(names = "--output", defaultValue = "outputs", paramLabel = "DIR", description = "Folder for the images (created); the server writes nowhere else. Default: ${DEFAULT-VALUE}.")
     Path output;
 
+    @Option(names = "--lora-dir", paramLabel = "DIR", description = "Folder of .safetensors LoRAs that requests may name (by file name).")
+    Path loraDir;
+
     @Option(names = "--queue-size", defaultValue = "16", description = "Jobs that may wait behind the running one. Default: ${DEFAULT-VALUE}.")
     int queueSize;
 
@@ -105,7 +108,7 @@ final class ServeCommand implements Callable<Integer> {
         ModelHost modelHost = new ModelHost(models,
                 name -> ZImagePipeline.load(files.get(name), new ZImagePipeline.Options(backend, forced, controlNet, null)));
         ZImageServer server = ZImageServer.start(
-                new ZImageServer.Config(host, port, key, output.toAbsolutePath(), limits, queueSize), modelHost);
+                new ZImageServer.Config(host, port, key, output.toAbsolutePath(), limits, queueSize, loraDir), modelHost);
         CountDownLatch stopped = new CountDownLatch(1);
         Runtime.getRuntime().addShutdownHook(new Thread(() -> {
             server.close();

@@ -2,10 +2,10 @@ package io.github.zimage4j.dit;
 
 import io.github.zimage4j.io.ModelFileException;
 import io.github.zimage4j.io.TensorSource;
+import io.github.zimage4j.io.TensorView;
 import io.github.zimage4j.tensor.StoredTensor;
 
 import java.util.ArrayList;
-import java.util.Collections;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
@@ -168,12 +168,7 @@ public final class TransformerCheckpoint {
     }
 
     private static long[] shape(Map<String, long[]> shapes, String name, int rank, String source) throws ModelFileException {
-        long[] s = shapes.get(name);
-        if (s == null || s.length != rank) {
-            throw new ModelFileException(source + ": cannot derive the transformer config: "
-                    + (s == null ? "no tensor '" + name + "'" : "'" + name + "' has shape " + java.util.Arrays.toString(s)));
-        }
-        return s;
+        return TensorView.shape(shapes, name, rank, source + ": cannot derive the transformer config");
     }
 
     private static int count(Set<String> names, String prefix) {
@@ -194,17 +189,12 @@ public final class TransformerCheckpoint {
     }
 
     /** The original / ComfyUI layout seen under diffusers names. */
-    static final class OriginalLayout implements TensorSource {
+    static final class OriginalLayout {
 
-        private final TensorSource source;
-        private final Map<String, StoredTensor> tensors;
-
-        private OriginalLayout(TensorSource source, Map<String, StoredTensor> tensors) {
-            this.source = source;
-            this.tensors = Collections.unmodifiableMap(tensors);
+        private OriginalLayout() {
         }
 
-        static OriginalLayout of(TensorSource source) throws ModelFileException {
+        static TensorView of(TensorSource source) throws ModelFileException {
             Map<String, StoredTensor> out = new TreeMap<>();
             Map<String, String> from = new TreeMap<>();
             for (String name : source.names()) {
@@ -223,50 +213,15 @@ public final class TransformerCheckpoint {
                     String block = m.group(1) + "." + m.group(2) + ".attention.";
                     String[] parts = {"to_q", "to_k", "to_v"};
                     for (int i = 0; i < 3; i++) {
-                        put(out, from, source, block + parts[i] + ".weight", name, t.rows(i * d, d));
+                        TensorView.put(out, from, source, block + parts[i] + ".weight", name, t.rows(i * d, d));
                     }
                     continue;
                 }
                 String mapped = diffusersName(n);
                 // A name outside the scheme keeps its own name, so the checkpoint check reports it as unexpected.
-                put(out, from, source, mapped != null ? mapped : name, name, t);
+                TensorView.put(out, from, source, mapped != null ? mapped : name, name, t);
             }
-            return new OriginalLayout(source, out);
-        }
-
-        private static void put(Map<String, StoredTensor> out, Map<String, String> from, TensorSource source,
-                                String key, String original, StoredTensor t) throws ModelFileException {
-            String clash = from.put(key, original);
-            if (clash != null) {
-                throw new ModelFileException(source.description() + ": tensors '" + clash + "' and '" + original
-                        + "' both stand for '" + key + "'");
-            }
-            out.put(key, t);
-        }
-
-        @Override
-        public String description() {
-            return source.description() + " (original/ComfyUI transformer layout)";
-        }
-
-        @Override
-        public Set<String> names() {
-            return tensors.keySet();
-        }
-
-        @Override
-        public StoredTensor find(String name) {
-            return tensors.get(name);
-        }
-
-        @Override
-        public void releaseResidentPages() {
-            source.releaseResidentPages();
-        }
-
-        @Override
-        public void close() {
-            source.close();
+            return new TensorView(source, source.description() + " (original/ComfyUI transformer layout)", out);
         }
     }
 }

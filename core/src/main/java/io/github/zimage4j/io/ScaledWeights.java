@@ -3,10 +3,8 @@ package io.github.zimage4j.io;
 import io.github.zimage4j.tensor.StoredTensor;
 
 import java.nio.charset.StandardCharsets;
-import java.util.Collections;
 import java.util.List;
 import java.util.Map;
-import java.util.Set;
 import java.util.TreeMap;
 
 /**
@@ -24,16 +22,11 @@ import java.util.TreeMap;
  * Input scales only matter to fp8 matrix units, which quantize the activations too; here activations stay
  * float32, so they are dropped. Formats other than the two fp8 ones (int8, nvfp4) are refused by name.
  */
-public final class ScaledWeights implements TensorSource {
+public final class ScaledWeights {
 
     private static final List<String> DROPPED = List.of(".scale_input", ".input_scale", ".comfy_quant");
 
-    private final TensorSource source;
-    private final Map<String, StoredTensor> tensors;
-
-    private ScaledWeights(TensorSource source, Map<String, StoredTensor> tensors) {
-        this.source = source;
-        this.tensors = Collections.unmodifiableMap(tensors);
+    private ScaledWeights() {
     }
 
     /** Whether the source holds scaled weights in either of ComfyUI's forms. */
@@ -91,7 +84,7 @@ public final class ScaledWeights implements TensorSource {
             }
             out.put(layer + ".weight", weight.withScale(s));
         }
-        return new ScaledWeights(source, out);
+        return new TensorView(source, source.description(), out);
     }
 
     private static void checkFormat(TensorSource source, StoredTensor config, String layer) throws ModelFileException {
@@ -110,30 +103,5 @@ public final class ScaledWeights implements TensorSource {
             throw new ModelFileException(source.description() + ": layer '" + layer + "' is quantized as " + format
                     + ", which zimage4j does not read (supported: float8_e4m3fn, float8_e5m2 with a per-tensor scale)");
         }
-    }
-
-    @Override
-    public String description() {
-        return source.description();
-    }
-
-    @Override
-    public Set<String> names() {
-        return tensors.keySet();
-    }
-
-    @Override
-    public StoredTensor find(String name) {
-        return tensors.get(name);
-    }
-
-    @Override
-    public void releaseResidentPages() {
-        source.releaseResidentPages();
-    }
-
-    @Override
-    public void close() {
-        source.close();
     }
 }

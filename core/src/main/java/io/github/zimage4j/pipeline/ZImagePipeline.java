@@ -33,10 +33,14 @@ import java.util.Map;
 import java.util.concurrent.CancellationException;
 
 /**
- * Text to image with Z-Image or Z-Image-Turbo, as diffusers' {@code ZImagePipeline}:
+ * Z-Image or Z-Image-Turbo as diffusers' {@code ZImagePipeline}, {@code ZImageImg2ImgPipeline},
+ * {@code ZImageInpaintPipeline}, {@code ZImageControlNetPipeline} and {@code ZImageControlNetInpaintPipeline}:
+ * one loop, the {@link Mode} chosen by the request's inputs.
  * <pre>
  *   prompt ─ tokenizer ─ text encoder (hidden_states[-2]) ─┐
- *   seed ─ noise ────────────────────────────── transformer × steps (Euler, CFG) ─ VAE decode ─ image
+ *   seed ─ noise (or init image: VAE encode, re-noise) ─── transformer × steps (Euler, CFG) ─ VAE decode ─ image
+ *                                      inpaint: blend the kept region ┘   │
+ *   control image ─ VAE encode (mean) ─ ControlNet hints after its layers ┘
  * </pre>
  * Load once, generate many. The transformer and VAE stay memory-mapped; the 8 GB text encoder is mapped
  * only while prompts are encoded and unmapped before denoising starts.

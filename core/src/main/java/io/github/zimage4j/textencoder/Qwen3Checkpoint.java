@@ -3,11 +3,10 @@ package io.github.zimage4j.textencoder;
 import io.github.zimage4j.io.Gguf;
 import io.github.zimage4j.io.ModelFileException;
 import io.github.zimage4j.io.TensorSource;
+import io.github.zimage4j.io.TensorView;
 import io.github.zimage4j.tensor.StoredTensor;
 
-import java.util.Collections;
 import java.util.Map;
-import java.util.Set;
 import java.util.TreeMap;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
@@ -87,37 +86,23 @@ public final class Qwen3Checkpoint {
     }
 
     private static long[] shape(Map<String, long[]> shapes, String name, int rank, String source) throws ModelFileException {
-        long[] s = shapes.get(name);
-        if (s == null || s.length != rank) {
-            throw new ModelFileException(source + ": cannot derive the text encoder config: "
-                    + (s == null ? "no tensor '" + name + "'" : "'" + name + "' has shape " + java.util.Arrays.toString(s)));
-        }
-        return s;
+        return TensorView.shape(shapes, name, rank, source + ": cannot derive the text encoder config");
     }
 
     /** llama.cpp's tensor names seen as Hugging Face's. */
-    static final class LlamaCppNames implements TensorSource {
+    static final class LlamaCppNames {
 
-        private final TensorSource source;
-        private final Map<String, String> original;
-
-        private LlamaCppNames(TensorSource source, Map<String, String> original) {
-            this.source = source;
-            this.original = Collections.unmodifiableMap(original);
+        private LlamaCppNames() {
         }
 
-        static LlamaCppNames of(TensorSource source) throws ModelFileException {
-            Map<String, String> original = new TreeMap<>();
+        static TensorView of(TensorSource source) throws ModelFileException {
+            Map<String, StoredTensor> out = new TreeMap<>();
+            Map<String, String> from = new TreeMap<>();
             for (String n : source.names()) {
                 String mapped = hfName(n);
-                String key = mapped != null ? mapped : n;
-                String clash = original.put(key, n);
-                if (clash != null) {
-                    throw new ModelFileException(source.description() + ": tensors '" + clash + "' and '" + n
-                            + "' both stand for '" + key + "'");
-                }
+                TensorView.put(out, from, source, mapped != null ? mapped : n, n, source.find(n));
             }
-            return new LlamaCppNames(source, original);
+            return new TensorView(source, source.description() + " (llama.cpp names)", out);
         }
 
         static String hfName(String n) {
@@ -136,32 +121,6 @@ public final class Qwen3Checkpoint {
                 return Qwen3Config.layerPrefix(Integer.parseInt(m.group(1))) + BLOCK_PARTS.get(m.group(2));
             }
             return null;
-        }
-
-        @Override
-        public String description() {
-            return source.description() + " (llama.cpp names)";
-        }
-
-        @Override
-        public Set<String> names() {
-            return original.keySet();
-        }
-
-        @Override
-        public StoredTensor find(String name) {
-            String n = original.get(name);
-            return n == null ? null : source.find(n);
-        }
-
-        @Override
-        public void releaseResidentPages() {
-            source.releaseResidentPages();
-        }
-
-        @Override
-        public void close() {
-            source.close();
         }
     }
 }

@@ -49,7 +49,7 @@ final class A1111Api {
         }
         boolean sendImages = f.bool("send_images", true);
         ImageParams params = new ImageParams(prompt, negative, width, height, steps, cfgScale - 1, 0, 1,
-                ImageParams.seed(seed < 0 ? null : seed), batch * iterations, 1, ImageParams.Inputs.NONE);
+                ImageParams.seed(seed < 0 ? null : seed), batch * iterations, 1, ImageParams.Inputs.NONE, List.of());
 
         Job job = server.queue().submit(params);
         OpenAiApi.awaitSuccess(job);

@@ -20,10 +20,14 @@ import java.util.Set;
  *
  * @param previewEvery send a preview every this many steps (0 = none)
  * @param inputs       images for image to image, inpainting and ControlNet ({@link Inputs#NONE} for text to image)
+ * @param loras        LoRAs from the server's catalog, with strengths (empty: none)
  */
 public record ImageParams(String prompt, String negativePrompt, int width, int height, int steps, double guidance,
                           double cfgNormalization, double cfgTruncation, long seed, int count, int previewEvery,
-                          Inputs inputs) {
+                          Inputs inputs, List<LoraCatalog.Choice> loras) {
+
+    /** Whether the library applies LoRAs yet; until then a request naming one is refused with a 400. */
+    static final boolean LORAS_SUPPORTED = false;
 
     /**
      * The image inputs, decoded when the request arrives; null fields are unset (strength and control scale
@@ -43,7 +47,7 @@ public record ImageParams(String prompt, String negativePrompt, int width, int h
     static final long MAX_SEED = (1L << 53) - 1;
 
     /** Parses the native API's request. */
-    static ImageParams fromNative(Fields f, Limits limits, Variant variant, boolean controlNetLoaded) {
+    static ImageParams fromNative(Fields f, Limits limits, Variant variant, boolean controlNetLoaded, LoraCatalog catalog) {
         f.requireOnly(NATIVE_FIELDS);
         String prompt = prompt(f, "prompt", limits);
         String negative = checkPrompt("negative_prompt", f.string("negative_prompt", ""), limits);
@@ -71,8 +75,8 @@ public record ImageParams(String prompt, String negativePrompt, int width, int h
         double trunc = f.number("cfg_truncation", 1.0, 0, 1);
         long seed = seed(f.integer("seed", null, 0, MAX_SEED));
         int previews = f.integer("preview_every", 0L, 0, limits.maxSteps()).intValue();
-        loras(f, "loras");
-        return new ImageParams(prompt, negative, width, height, steps, guidance, norm, trunc, seed, count, previews, inputs);
+        List<LoraCatalog.Choice> loras = loras(f, "loras", catalog);
+        return new ImageParams(prompt, negative, width, height, steps, guidance, norm, trunc, seed, count, previews, inputs, loras);
     }
 
     /** The image inputs: each a base64 PNG or JPEG (a data: URL too), decoded in memory, never a path. */
@@ -166,12 +170,13 @@ public record ImageParams(String prompt, String negativePrompt, int width, int h
         return Math.max(16, Math.round(v / 16f) * 16);
     }
 
-    /** LoRAs are refused until the library applies them; the field already exists so clients get a clear answer. */
-    static void loras(Fields f, String field) {
-        List<Object> loras = f.list(field);
-        if (!loras.isEmpty()) {
+    /** The LoRAs a request names from the catalog (refused while the library cannot apply them). */
+    static List<LoraCatalog.Choice> loras(Fields f, String field, LoraCatalog catalog) {
+        List<LoraCatalog.Choice> loras = catalog.parse(f, field);
+        if (!loras.isEmpty() && !LORAS_SUPPORTED) {
             throw ApiException.badField(field, "this build's library cannot apply LoRAs yet");
         }
+        return loras;
     }
 
     /** The given seed, or a drawn one (32 bits, as the command line draws them). */
@@ -201,6 +206,9 @@ public record ImageParams(String prompt, String negativePrompt, int width, int h
         m.put("cfg_truncation", cfgTruncation);
         m.put("seed", seed);
         m.put("batch_size", count);
+        if (!loras.isEmpty()) {
+            m.put("loras", loras.stream().map(l -> Map.<String, Object>of("path", l.name(), "strength", l.strength())).toList());
+        }
         if (inputs.initImage() != null) {
             m.put("strength", inputs.strength() != null ? inputs.strength() : inputs.mask() != null
                     ? GenerationRequest.DEFAULT_INPAINT_STRENGTH : GenerationRequest.DEFAULT_IMG2IMG_STRENGTH);

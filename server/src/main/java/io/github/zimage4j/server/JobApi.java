@@ -35,7 +35,7 @@ final class JobApi {
         Fields f = Fields.parse(Http.body(ex, server.limits().maxBodyBytes()));
         server.checkModel(f.string("model", null), true);
         Variant variant = server.variant();
-        ImageParams params = ImageParams.fromNative(f, server.limits(), variant, server.controlNetLoaded());
+        ImageParams params = ImageParams.fromNative(f, server.limits(), variant, server.controlNetLoaded(), server.loras());
         Job job = server.queue().submit(params);
         ex.getResponseHeaders().set("Location", "/api/jobs/" + job.id());
         Http.json(ex, 202, describe(job));
@@ -123,8 +123,8 @@ final class JobApi {
         m.put("limits", limits);
         m.put("sizes", server.sizes());
         m.put("controlnet", host.state() == ModelHost.State.READY && server.controlNetLoaded());
-        m.put("loras_supported", false);
-        m.put("loras", List.of());
+        m.put("loras_supported", ImageParams.LORAS_SUPPORTED);
+        m.put("loras", server.loras().names());
         Map<String, Object> q = new LinkedHashMap<>();
         q.put("capacity", server.queue().capacity());
         q.put("waiting", server.queue().waitingCount());

@@ -41,7 +41,7 @@ final class OpenAiApi {
         if (!outputFormat.equals("png")) {
             throw ApiException.badField("output_format", "only png is produced, got \"" + outputFormat + "\"");
         }
-        ImageParams.loras(f, "loras");
+        List<LoraCatalog.Choice> loras = ImageParams.loras(f, "loras", server.loras());
         ImageParams params = new ImageParams(prompt,
                 ImageParams.checkPrompt("negative_prompt", f.string("negative_prompt", ""), limits),
                 size[0], size[1],
@@ -50,7 +50,7 @@ final class OpenAiApi {
                 f.number("cfg_normalization", 0.0, 0, 100),
                 f.number("cfg_truncation", 1.0, 0, 1),
                 ImageParams.seed(f.integer("seed", null, 0, ImageParams.MAX_SEED)),
-                f.integer("n", 1L, 1, limits.maxBatch()).intValue(), 0, ImageParams.Inputs.NONE);
+                f.integer("n", 1L, 1, limits.maxBatch()).intValue(), 0, ImageParams.Inputs.NONE, loras);
 
         Job job = server.queue().submit(params);
         awaitSuccess(job);

@@ -34,8 +34,9 @@ public final class ZImageServer implements AutoCloseable {
      * @param apiKey     bearer token for every API call (null = none, loopback only)
      * @param outputDir  where images are written (created); the only folder the server writes to
      * @param queueSize  jobs that may wait behind the running one
+     * @param loraDir    the folder whose .safetensors LoRAs requests may name (null = none)
      */
-    public record Config(String host, int port, String apiKey, Path outputDir, Limits limits, int queueSize) {
+    public record Config(String host, int port, String apiKey, Path outputDir, Limits limits, int queueSize, Path loraDir) {
     }
 
     /** Z-Image's resolution buckets (the official demo's 1024 and 1280 classes), width × height. */
@@ -58,10 +59,12 @@ public final class ZImageServer implements AutoCloseable {
     private final OpenAiApi openAi;
     private final A1111Api a1111;
     private final JobApi jobs;
+    private final LoraCatalog loras;
 
     private ZImageServer(Config config, ModelHost host) throws IOException {
         this.config = config;
         this.host = host;
+        this.loras = new LoraCatalog(config.loraDir());
         Files.createDirectories(config.outputDir());
         this.executor = Executors.newVirtualThreadPerTaskExecutor();
         this.http = HttpServer.create(new InetSocketAddress(InetAddress.getByName(config.host()), config.port()), 128);
@@ -109,6 +112,10 @@ public final class ZImageServer implements AutoCloseable {
 
     ModelHost host() {
         return host;
+    }
+
+    LoraCatalog loras() {
+        return loras;
     }
 
     /** The loaded model's variant, or a 503 while it loads. */

@@ -93,7 +93,7 @@ class CompatApiTest extends OnTinyServer {
         e = TestServer.error(expect(400, "/v1/images/generations", "{\"size\":\"64x64\"}"));
         assertEquals("prompt", e.get("param"));
         e = TestServer.error(expect(400, "/v1/images/generations", "{\"prompt\":\"x\",\"size\":\"64x64\",\"loras\":[{\"path\":\"a.safetensors\",\"strength\":1}]}"));
-        assertEquals("loras", e.get("param"));
+        assertEquals("loras[0].path", e.get("param"));
     }
 
     @Test

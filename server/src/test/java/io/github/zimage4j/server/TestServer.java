@@ -51,9 +51,13 @@ final class TestServer implements AutoCloseable {
     }
 
     TestServer(Path root, String apiKey, Limits limits, int queueSize, ModelHost host) throws IOException {
+        this(root, apiKey, limits, queueSize, host, null);
+    }
+
+    TestServer(Path root, String apiKey, Limits limits, int queueSize, ModelHost host, Path loraDir) throws IOException {
         this.outputDir = root.resolve("out");
         this.apiKey = apiKey;
-        this.server = ZImageServer.start(new ZImageServer.Config("127.0.0.1", 0, apiKey, outputDir, limits, queueSize), host);
+        this.server = ZImageServer.start(new ZImageServer.Config("127.0.0.1", 0, apiKey, outputDir, limits, queueSize, loraDir), host);
     }
 
     TestServer(Path root) throws IOException {

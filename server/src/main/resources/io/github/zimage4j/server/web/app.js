@@ -63,12 +63,16 @@ function configure(info) {
   $('batch').max = info.limits.max_batch;
   $('width').max = $('height').max = info.limits.max_side;
   syncSize();
-  $('loras-none').hidden = info.loras.length > 0;
+  $('loras-none').hidden = info.loras.length > 0 && info.loras_supported;
+  if (info.loras.length > 0 && !info.loras_supported) {
+    $('loras-none').textContent = 'This build cannot apply LoRAs yet.';
+  }
   $('lora-list').innerHTML = '';
   for (const name of info.loras) {
     const row = document.createElement('div');
     row.className = 'lora';
     row.innerHTML = '<input type="checkbox"><span></span><input type="number" step="0.05" value="1">';
+    row.querySelectorAll('input').forEach((i) => { i.disabled = !info.loras_supported; });
     row.querySelector('span').textContent = name;
     row.dataset.path = name;
     $('lora-list').append(row);
