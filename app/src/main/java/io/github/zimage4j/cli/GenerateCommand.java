@@ -298,7 +298,7 @@ final class GenerateCommand implements Callable<Integer> {
             Path p = Path.of(pattern.replace("{seed}", Long.toString(firstSeed + i)).replace("{index}", Integer.toString(i)));
             Path dir = p.toAbsolutePath().getParent();
             if (dir != null && i == 0) {
-                checkFolder(dir, (long) batch * (width * (long) height * 3 + 65536));
+                checkFolder(dir, (long) batch * (sideOrDefault(width) * (long) sideOrDefault(height) * 3 + 65536));
             }
             if (Files.isDirectory(p)) {
                 throw new IllegalArgumentException("--output: " + p + " is a folder; give a file name (e.g. " + p.resolve("image.png") + ")");
@@ -312,6 +312,11 @@ final class GenerateCommand implements Callable<Integer> {
             out.add(p);
         }
         return out;
+    }
+
+    /** A side for the disk-space estimate: as given, else the default (an init image may set it later). */
+    private static int sideOrDefault(Integer side) {
+        return side != null ? side : GenerationRequest.DEFAULT_SIDE;
     }
 
     /** A warning when more compute threads are asked for than there are processors, else null. */
