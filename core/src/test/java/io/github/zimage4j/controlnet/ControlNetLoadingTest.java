@@ -107,7 +107,7 @@ class ControlNetLoadingTest {
     @Test
     void aControlNetForAnotherTransformerWidth() throws Exception {
         // The component cases' ControlNet is for a dim-32 transformer; the pipeline cases' transformer has dim 64.
-        Path narrow = Golden.root().resolve("controlnet/case-union2.1-forward/controlnet");
+        Path narrow = Golden.fixture("controlnet/case-union2.1-forward/controlnet");
         ModelFileException e = assertThrows(ModelFileException.class, () -> ZImageControlNet.load(narrow, transformerConfig()));
         assertTrue(e.getMessage().contains("width 32") && e.getMessage().contains("dim 64") && e.getMessage().contains(narrow.toString()),
                 e.getMessage());

@@ -138,7 +138,7 @@ class TransformerQuantizerTest {
 
     @Test
     void prefixedComfyFileAndItsDiffusersSplitGiveTheSameBytes() throws IOException {
-        Path single = Golden.root().resolve("single_file/case-transformer-comfy-prefixed-bf16/z_image_tiny_bf16.safetensors");
+        Path single = Golden.fixture("single_file/case-transformer-comfy-prefixed-bf16/z_image_tiny_bf16.safetensors");
         Path diffusers = tmp.resolve("diffusers.safetensors");
         try (SafeTensors src = SafeTensors.open(single)) {
             // The diffusers layout written independently of the quantizer: prefix off, qkv rows split, names as diffusers has them.
