@@ -11,6 +11,7 @@ import java.util.List;
 import java.util.Map;
 import java.util.Set;
 import java.util.TreeSet;
+import java.util.function.Function;
 
 /**
  * A transformer checkpoint with LoRAs on top: the decorator a model is bound through. Each LoRA module is
@@ -66,7 +67,7 @@ public final class LoraTensorSource implements TensorSource {
             int applied = 0;
             Set<String> weights = new TreeSet<>();
             for (LoraFile.Module m : f.modules()) {
-                List<Part> parts = resolve(base, m.target());
+                List<Part> parts = resolve(shapeOf(base), m.target());
                 if (parts == null || parts.size() > 1 && !(m.adapter() instanceof Adapter.LowRank)) {
                     fileUnplaced.addAll(m.keys());
                     continue;
@@ -117,11 +118,33 @@ public final class LoraTensorSource implements TensorSource {
     private record Part(String weight, long start, long rows) {
     }
 
+    private static Function<String, long[]> shapeOf(TensorSource base) {
+        return name -> {
+            StoredTensor t = base.find(name);
+            return t == null ? null : t.shape();
+        };
+    }
+
+    /**
+     * The keys of {@code file} that fit no weight of a checkpoint with these tensor shapes (e.g. a config's
+     * {@code expectedTensors()}), unknown keys included: what {@link #bind} would refuse.
+     */
+    public static List<String> unplacedKeys(LoraFile file, Map<String, long[]> shapes) {
+        List<String> out = new ArrayList<>(file.unknownKeys());
+        for (LoraFile.Module m : file.modules()) {
+            List<Part> parts = resolve(shapes::get, m.target());
+            if (parts == null || parts.size() > 1 && !(m.adapter() instanceof Adapter.LowRank)) {
+                out.addAll(m.keys());
+            }
+        }
+        return out;
+    }
+
     /** The weights a module's update lands on; null when it fits none. */
-    private static List<Part> resolve(TensorSource base, String target) {
-        StoredTensor direct = base.find(target + ".weight");
-        if (direct != null && direct.rank() == 2) {
-            return List.of(new Part(target + ".weight", 0, direct.dim(0)));
+    private static List<Part> resolve(Function<String, long[]> shapes, String target) {
+        long[] direct = shapes.apply(target + ".weight");
+        if (direct != null && direct.length == 2) {
+            return List.of(new Part(target + ".weight", 0, direct[0]));
         }
         int dot = target.lastIndexOf('.');
         if (dot < 0) {
@@ -140,12 +163,12 @@ public final class LoraTensorSource implements TensorSource {
         List<Part> parts = new ArrayList<>();
         long start = 0;
         for (String s : split) {
-            StoredTensor t = base.find(parent + "." + s + ".weight");
-            if (t == null || t.rank() != 2) {
+            long[] t = shapes.apply(parent + "." + s + ".weight");
+            if (t == null || t.length != 2) {
                 return null;
             }
-            parts.add(new Part(parent + "." + s + ".weight", start, t.dim(0)));
-            start += t.dim(0);
+            parts.add(new Part(parent + "." + s + ".weight", start, t[0]));
+            start += t[0];
         }
         return parts;
     }

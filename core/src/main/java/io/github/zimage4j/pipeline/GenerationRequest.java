@@ -1,7 +1,10 @@
 package io.github.zimage4j.pipeline;
 
+import io.github.zimage4j.lora.LoraSpec;
 import io.github.zimage4j.tensor.Tensor;
 import io.github.zimage4j.tokenizer.Qwen3Tokenizer;
+
+import java.util.List;
 
 /**
  * What to generate. Null fields take the model variant's defaults (steps, guidance) or the reference's
@@ -21,10 +24,11 @@ import io.github.zimage4j.tokenizer.Qwen3Tokenizer;
  * @param maxSequenceLength prompt token limit (the reference's 512); longer prompts are truncated
  * @param initialLatents    the initial noise of image 0 [16, 1, h, w] instead of drawing it from the seed
  *                          (reproducing another tool's exact noise); null = from the seed
+ * @param loras             LoRAs with their strengths; empty (or null) = none
  */
 public record GenerationRequest(String prompt, String negativePrompt, int width, int height, Integer steps,
                                 Double guidance, double cfgNormalization, double cfgTruncation, Long seed, int count,
-                                int maxSequenceLength, Tensor initialLatents) {
+                                int maxSequenceLength, Tensor initialLatents, List<LoraSpec> loras) {
 
     /** The VAE downsamples by 8 and the transformer patches by 2. */
     public static final int SIZE_MULTIPLE = 16;
@@ -36,6 +40,7 @@ public record GenerationRequest(String prompt, String negativePrompt, int width,
             throw new IllegalArgumentException("a prompt is required (\"\" is allowed)");
         }
         negativePrompt = negativePrompt == null ? "" : negativePrompt;
+        loras = loras == null ? List.of() : List.copyOf(loras);
         if (width <= 0 || height <= 0 || width % SIZE_MULTIPLE != 0 || height % SIZE_MULTIPLE != 0) {
             throw new IllegalArgumentException("width and height must be positive multiples of " + SIZE_MULTIPLE
                     + ", got " + width + "x" + height + nearest(width, height));
@@ -80,49 +85,63 @@ public record GenerationRequest(String prompt, String negativePrompt, int width,
         return " (nearest valid: " + nw + "x" + nh + ")";
     }
 
+    /** The request without LoRAs (the form before {@code loras} was added). */
+    public GenerationRequest(String prompt, String negativePrompt, int width, int height, Integer steps, Double guidance,
+                             double cfgNormalization, double cfgTruncation, Long seed, int count, int maxSequenceLength,
+                             Tensor initialLatents) {
+        this(prompt, negativePrompt, width, height, steps, guidance, cfgNormalization, cfgTruncation, seed, count,
+                maxSequenceLength, initialLatents, List.of());
+    }
+
+    /** LoRAs to apply, each with its strength (empty: none); switching them between requests only rebinds. */
+    public GenerationRequest withLoras(List<LoraSpec> l) {
+        return new GenerationRequest(prompt, negativePrompt, width, height, steps, guidance, cfgNormalization, cfgTruncation,
+                seed, count, maxSequenceLength, initialLatents, l);
+    }
+
     /** A request with the reference defaults for everything but prompt and size. */
     public static GenerationRequest of(String prompt, int width, int height) {
         return new GenerationRequest(prompt, "", width, height, null, null, 0, 1.0, null, 1,
-                Qwen3Tokenizer.DEFAULT_MAX_SEQUENCE_LENGTH, null);
+                Qwen3Tokenizer.DEFAULT_MAX_SEQUENCE_LENGTH, null, List.of());
     }
 
     public GenerationRequest withSeed(long s) {
         return new GenerationRequest(prompt, negativePrompt, width, height, steps, guidance, cfgNormalization, cfgTruncation,
-                s, count, maxSequenceLength, initialLatents);
+                s, count, maxSequenceLength, initialLatents, loras);
     }
 
     public GenerationRequest withSteps(int s) {
         return new GenerationRequest(prompt, negativePrompt, width, height, s, guidance, cfgNormalization, cfgTruncation,
-                seed, count, maxSequenceLength, initialLatents);
+                seed, count, maxSequenceLength, initialLatents, loras);
     }
 
     public GenerationRequest withGuidance(double g) {
         return new GenerationRequest(prompt, negativePrompt, width, height, steps, g, cfgNormalization, cfgTruncation,
-                seed, count, maxSequenceLength, initialLatents);
+                seed, count, maxSequenceLength, initialLatents, loras);
     }
 
     public GenerationRequest withNegativePrompt(String n) {
         return new GenerationRequest(prompt, n, width, height, steps, guidance, cfgNormalization, cfgTruncation,
-                seed, count, maxSequenceLength, initialLatents);
+                seed, count, maxSequenceLength, initialLatents, loras);
     }
 
     public GenerationRequest withCount(int c) {
         return new GenerationRequest(prompt, negativePrompt, width, height, steps, guidance, cfgNormalization, cfgTruncation,
-                seed, c, maxSequenceLength, initialLatents);
+                seed, c, maxSequenceLength, initialLatents, loras);
     }
 
     public GenerationRequest withCfg(double normalization, double truncation) {
         return new GenerationRequest(prompt, negativePrompt, width, height, steps, guidance, normalization, truncation,
-                seed, count, maxSequenceLength, initialLatents);
+                seed, count, maxSequenceLength, initialLatents, loras);
     }
 
     public GenerationRequest withInitialLatents(Tensor latents) {
         return new GenerationRequest(prompt, negativePrompt, width, height, steps, guidance, cfgNormalization, cfgTruncation,
-                seed, count, maxSequenceLength, latents);
+                seed, count, maxSequenceLength, latents, loras);
     }
 
     public GenerationRequest withMaxSequenceLength(int n) {
         return new GenerationRequest(prompt, negativePrompt, width, height, steps, guidance, cfgNormalization, cfgTruncation,
-                seed, count, n, initialLatents);
+                seed, count, n, initialLatents, loras);
     }
 }

@@ -9,6 +9,10 @@ import io.github.zimage4j.io.ModelFileException;
 import io.github.zimage4j.io.SafeTensors;
 import io.github.zimage4j.kernels.Backend;
 import io.github.zimage4j.kernels.Backends;
+import io.github.zimage4j.lora.LoraFile;
+import io.github.zimage4j.lora.LoraMode;
+import io.github.zimage4j.lora.LoraSpec;
+import io.github.zimage4j.lora.LoraTensorSource;
 import io.github.zimage4j.random.TorchGenerator;
 import io.github.zimage4j.scheduler.FlowMatchEulerScheduler;
 import io.github.zimage4j.scheduler.Schedule;
@@ -24,6 +28,7 @@ import java.io.IOException;
 import java.nio.file.Path;
 import java.security.SecureRandom;
 import java.util.ArrayList;
+import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.CancellationException;
@@ -56,9 +61,21 @@ public final class ZImagePipeline implements AutoCloseable {
      * @param backend "auto", "java" or a native backend's name
      * @param variant force the variant (null: detect from the scheduler shift and the model name)
      */
-    public record Options(String backend, Variant variant) {
+    public record Options(String backend, Variant variant, LoraMode loraMode, boolean loraIgnoreUnplaced) {
+        public Options(String backend, Variant variant) {
+            this(backend, variant, LoraMode.RUNTIME, false);
+        }
+
         public static Options defaults() {
             return new Options(Backends.AUTO, null);
+        }
+
+        /**
+         * How requests' LoRAs are applied (runtime by default), and whether LoRA keys that fit no weight are
+         * skipped (else they are an error listing them).
+         */
+        public Options withLoras(LoraMode mode, boolean ignoreUnplaced) {
+            return new Options(backend, variant, mode, ignoreUnplaced);
         }
     }
 
@@ -69,14 +86,22 @@ public final class ZImagePipeline implements AutoCloseable {
     private final Qwen3Tokenizer tokenizer;
     private final Qwen3Config textEncoderConfig;
     private final SafeTensors transformerWeights;
-    private final ZImageTransformer transformer;
+    private final ZImageTransformerConfig transformerConfig;
+    private final Options options;
+    /** Rebound (cheaply: the weights stay mapped) whenever the requested LoRAs change. */
+    private ZImageTransformer transformer;
+    private List<LoraSpec> boundLoras = List.of();
+    private LoraTensorSource.Report loraReport = new LoraTensorSource.Report(List.of(), 0, 0, List.of());
+    /** LoRA files read so far, by path: a file is read once however often the set or strengths change. */
+    private final Map<Path, LoraFile> loraFiles = new HashMap<>();
     private final AutoencoderKL vae;
     /** Hashing 12 GB takes seconds: it starts at load, beside prompt encoding and denoising (cached per file). */
     private final java.util.concurrent.CompletableFuture<String> modelHash;
 
     private ZImagePipeline(ModelFiles files, Backend backend, Variant variant, SchedulerConfig schedulerConfig,
                            Qwen3Tokenizer tokenizer, Qwen3Config textEncoderConfig, SafeTensors transformerWeights,
-                           ZImageTransformer transformer, AutoencoderKL vae) {
+                           ZImageTransformerConfig transformerConfig, Options options, ZImageTransformer transformer,
+                           AutoencoderKL vae) {
         this.files = files;
         this.backend = backend;
         this.variant = variant;
@@ -84,6 +109,8 @@ public final class ZImagePipeline implements AutoCloseable {
         this.tokenizer = tokenizer;
         this.textEncoderConfig = textEncoderConfig;
         this.transformerWeights = transformerWeights;
+        this.transformerConfig = transformerConfig;
+        this.options = options;
         this.transformer = transformer;
         this.vae = vae;
         this.modelHash = java.util.concurrent.CompletableFuture.supplyAsync(() -> {
@@ -140,7 +167,8 @@ public final class ZImagePipeline implements AutoCloseable {
                 throw new ModelFileException("the VAE " + files.vae() + " has " + vae.config().latentChannels()
                         + " latent channels, the transformer expects " + ditConfig.inChannels());
             }
-            return new ZImagePipeline(files, backend, variant, sched, tokenizer, teConfig, dit, transformer, vae);
+            return new ZImagePipeline(files, backend, variant, sched, tokenizer, teConfig, dit, ditConfig, options, transformer,
+                    vae);
         } catch (IOException | RuntimeException e) {
             dit.close();
             throw e;
@@ -172,8 +200,9 @@ public final class ZImagePipeline implements AutoCloseable {
      *
      * @throws CancellationException when {@code cancel} was triggered; nothing is returned
      */
-    public List<GeneratedImage> generate(GenerationRequest request, PipelineListener listener, Cancellation cancel)
+    public synchronized List<GeneratedImage> generate(GenerationRequest request, PipelineListener listener, Cancellation cancel)
             throws IOException {
+        useLoras(request.loras());
         int steps = request.steps() != null ? request.steps() : variant.defaultSteps();
         double g = request.guidance() != null ? request.guidance() : variant.defaultGuidance();
         Guidance guidance = new Guidance(g, request.cfgNormalization(), request.cfgTruncation());
@@ -237,10 +266,37 @@ public final class ZImagePipeline implements AutoCloseable {
             GenerationMetadata meta = new GenerationMetadata(request.prompt(), request.negativePrompt(), steps, "Euler",
                     g, request.cfgNormalization(), request.cfgTruncation(), seed + i, request.width(), request.height(),
                     files.name(), modelHash(), schedulerConfig.shift(), null, request.maxSequenceLength(), precision(),
-                    VERSION, Map.of("Variant", variant.displayName()));
+                    VERSION, extras());
             out.add(new GeneratedImage(image, seed + i, meta, lat));
         }
         return out;
+    }
+
+    /**
+     * Binds the transformer with these LoRAs (the options' mode), reading each file once; nothing happens when
+     * they are the ones already bound. Fails, listing the keys, when a key fits no weight (unless the options
+     * ignore them) before any work starts. {@link #generate} calls this with the request's LoRAs.
+     */
+    public synchronized LoraTensorSource.Report useLoras(List<LoraSpec> loras) throws IOException {
+        if (loras.equals(boundLoras)) {
+            return loraReport;
+        }
+        List<LoraTensorSource.Applied> applied = new ArrayList<>();
+        for (LoraSpec spec : loras) {
+            Path key = spec.file().toAbsolutePath().normalize();
+            LoraFile f = loraFiles.get(key);
+            if (f == null) {
+                f = LoraFile.read(spec.file());
+                loraFiles.put(key, f);
+            }
+            applied.add(new LoraTensorSource.Applied(f, spec.strength()));
+        }
+        LoraTensorSource bound = LoraTensorSource.bind(transformerWeights, applied, options.loraMode(),
+                options.loraIgnoreUnplaced());
+        transformer = new ZImageTransformer(bound, transformerConfig, backend);
+        boundLoras = List.copyOf(loras);
+        loraReport = bound.report();
+        return loraReport;
     }
 
     private static void checkCancelled(Cancellation cancel) {
@@ -254,6 +310,17 @@ public final class ZImagePipeline implements AutoCloseable {
         io.github.zimage4j.io.DType dtype = transformerWeights.find("cap_embedder.1.weight").dtype();
         return dtype.safetensorsName() + " weights, " + (backend.float32Products(dtype) ? "float32" : "bf16")
                 + " products (" + backend.name() + ")";
+    }
+
+    /** Settings for the image's metadata beyond the fixed ones: the variant and the LoRAs. */
+    private Map<String, String> extras() {
+        Map<String, String> extra = new java.util.LinkedHashMap<>();
+        extra.put("Variant", variant.displayName());
+        if (!boundLoras.isEmpty()) {
+            extra.put("LoRAs", String.join(", ", boundLoras.stream()
+                    .map(l -> l.file().getFileName() + ":" + l.strength()).toList()));
+        }
+        return extra;
     }
 
     private String modelHash() {
