@@ -1,6 +1,7 @@
 package io.github.zimage4j.cli;
 
 import io.github.zimage4j.bench.BenchResult;
+import io.github.zimage4j.bench.LoraBench;
 import io.github.zimage4j.bench.Memory;
 import io.github.zimage4j.dit.ZImageTransformer;
 import io.github.zimage4j.dit.ZImageTransformerConfig;
@@ -94,6 +95,11 @@ final class BenchCommand implements Callable<Integer> {
 
     @Option(names = "--steps", defaultValue = "8", description = "Denoising steps of the generate component. Default: ${DEFAULT-VALUE} (Turbo).")
     int steps;
+
+    @Option(names = "--lora-rank", defaultValue = "0", paramLabel = "R",
+            description = "Also time the transformer with a random rank-R LoRA on every linear layer (runtime mode, alternating "
+                    + "with the plain forward) and the merge of one block; 0 = off. Default: ${DEFAULT-VALUE}.")
+    int loraRank;
 
     @Option(names = "--json", description = "Print one JSON object instead of a table.")
     boolean json;
@@ -196,6 +202,10 @@ final class BenchCommand implements Callable<Integer> {
                 }
                 result.add(new BenchResult.Row("transformer", px + "x" + px, median(t), flops, runs,
                         (captionTokens) + " caption tokens"));
+                if (loraRank > 0) {
+                    LoraBench.run(st, cfg, model, be, LoraBench.randomLora(cacheDir(), cfg, loraRank, seed, log), loraRank, in,
+                            px + "x" + px, flops, runs, result, log);
+                }
             }
         }
     }
