@@ -67,7 +67,7 @@ public final class LoraFile {
         return path;
     }
 
-    /** The key format, e.g. "kohya/musubi (lora_unet_), lora_down/lora_up". */
+    /** The key format most keys use, e.g. "kohya/musubi (lora_unet_), lora_down/lora_up". */
     public String format() {
         return format;
     }
@@ -108,15 +108,15 @@ public final class LoraFile {
     private static LoraFile read(SafeTensors st, Path file) throws LoraException {
         Map<String, Map<LoraKeys.Part, String>> groups = new TreeMap<>();
         List<String> unknown = new ArrayList<>();
-        LoraKeys.Parsed first = null;
+        Map<String, Integer> formats = new TreeMap<>();
         for (String key : st.names().stream().sorted().toList()) {
             LoraKeys.Parsed p = LoraKeys.parse(key);
             if (p == null) {
                 unknown.add(key);
                 continue;
             }
-            if (first == null || first.part() == LoraKeys.Part.ALPHA) {
-                first = p;
+            if (p.part() != LoraKeys.Part.ALPHA) {
+                formats.merge(LoraKeys.format(p), 1, Integer::sum);
             }
             String previous = groups.computeIfAbsent(p.module(), m -> new EnumMap<>(LoraKeys.Part.class)).put(p.part(), key);
             if (previous != null) {
@@ -148,7 +148,8 @@ public final class LoraFile {
             modules.add(m);
         }
         DType dtype = dtypes.entrySet().stream().max(Map.Entry.comparingByValue()).map(Map.Entry::getKey).orElse(DType.F32);
-        String format = first == null ? "no LoRA keys" : LoraKeys.format(first);
+        // The format most keys are written in (a stray text-encoder key must not decide it).
+        String format = formats.entrySet().stream().max(Map.Entry.comparingByValue()).map(Map.Entry::getKey).orElse("no LoRA keys");
         return new LoraFile(file, format, dtype, st.metadata(), modules, unknown, skipped, st.names().size());
     }
 

@@ -105,13 +105,13 @@ final class LoraKeys {
         return String.join(".", out);
     }
 
-    /** A short name for a file's key format, from its first LoRA key. */
+    /** A short name for the key format of one key. */
     static String format(Parsed p) {
         boolean lycoris = p.part().name().startsWith("LOKR");
         String factors = switch (p.suffix()) {
-            case ".lora_down.weight" -> "lora_down/lora_up";
-            case ".lora.down.weight" -> "dotted lora.down/lora.up";
-            case ".lora_A.weight" -> "lora_A/lora_B";
+            case ".lora_down.weight", ".lora_up.weight" -> "lora_down/lora_up";
+            case ".lora.down.weight", ".lora.up.weight" -> "dotted lora.down/lora.up";
+            case ".lora_A.weight", ".lora_B.weight" -> "lora_A/lora_B";
             default -> lycoris ? "LyCORIS LoKr" : p.suffix();
         };
         String writer;
