@@ -323,7 +323,7 @@ final class BenchCommand implements Callable<Integer> {
                             Memory.residentBreakdown());
                 }
             };
-            pipe.generate(GenerationRequest.of(PROMPT, px, px).withSteps(steps).withSeed(seed), listener, new Cancellation());
+            pipe.generate(GenerationRequest.builder().prompt(PROMPT).size(px, px).steps(steps).seed(seed).build(), listener, new Cancellation());
             stage[current[0]] = (System.nanoTime() - mark[0]) / 1e9;
         }
         double total = (System.nanoTime() - t0) / 1e9;

@@ -62,8 +62,8 @@ final class ConvertCommand implements Callable<Integer> {
                     continue;
                 }
                 long n = t.numel();
-                out += n * target.bytes();
-                w.add(name, target, t.shape(), n * target.bytes(), os -> write(t, target, os));
+                out += target.byteSize(n);
+                w.add(name, target, t.shape(), target.byteSize(n), os -> write(t, target, os));
             }
             System.err.printf("converting %d tensors, %.2f GB → %.2f GB …%n", src.names().size(), in / 1e9, out / 1e9);
             long t0 = System.nanoTime();

@@ -143,8 +143,10 @@ final class GenerateCommand implements Callable<Integer> {
             loraSpecs.add(spec);
         }
         LoraMode mode = LoraMode.parse(loraMode);
-        GenerationRequest request = new GenerationRequest(text, negativePrompt, width, height, steps, guidance,
-                cfgNormalization, cfgTruncation, firstSeed, batch, maxSequenceLength, null).withLoras(loraSpecs);
+        GenerationRequest request = GenerationRequest.builder().prompt(text).negativePrompt(negativePrompt)
+                .size(width, height).steps(steps).guidance(guidance).cfgNormalization(cfgNormalization)
+                .cfgTruncation(cfgTruncation).seed(firstSeed).count(batch).maxSequenceLength(maxSequenceLength)
+                .loras(loraSpecs).build();
         List<Path> targets = outputs(firstSeed);
         ModelFiles files = ModelFiles.resolve(model, new ModelFiles.Overrides(transformer, textEncoder, vae, tokenizer));
         Variant forced = variant == null ? null : Variant.parse(variant);
@@ -282,6 +284,7 @@ final class GenerateCommand implements Callable<Integer> {
             stageStart = now;
             lastStage = switch (stage) {
                 case ENCODING_PROMPT -> "prompt encoding";
+                case ENCODING_IMAGES -> "image encoding";
                 case DENOISING -> "denoising";
                 case DECODING -> "decoding";
             };

@@ -9,6 +9,7 @@ import picocli.CommandLine.Command;
         versionProvider = Main.Version.class,
         description = "Z-Image and Z-Image-Turbo text-to-image in native Java.",
         subcommands = {GenerateCommand.class, InfoCommand.class, CheckCommand.class, ConvertCommand.class, BenchCommand.class,
+                PullCommand.class, QuantizeCommand.class,
                 TinyModelCommand.class, LoraInfoCommand.class, CommandLine.HelpCommand.class})
 public final class Main implements Runnable {
 

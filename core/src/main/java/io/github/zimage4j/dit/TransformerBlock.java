@@ -21,7 +21,7 @@ import java.util.List;
  * <p>Rows of several samples are packed one after another ({@link Segment}s): the projections run on all
  * rows at once, attention and modulation per sample.
  */
-final class TransformerBlock {
+public final class TransformerBlock {
 
     private final int dim;
     private final int heads;
@@ -49,7 +49,11 @@ final class TransformerBlock {
     /** q/k RMSNorm epsilon, fixed in the reference independent of norm_eps. */
     private static final float QK_NORM_EPS = 1e-5f;
 
-    TransformerBlock(TensorSource w, String p, ZImageTransformerConfig cfg, boolean modulated) throws ModelFileException {
+    /**
+     * Binds the block tensors under prefix {@code p} (e.g. {@code layers.3}, or a ControlNet's
+     * {@code control_layers.0}); {@code modulated} blocks have an {@code adaLN_modulation.0}.
+     */
+    public TransformerBlock(TensorSource w, String p, ZImageTransformerConfig cfg, boolean modulated) throws ModelFileException {
         dim = cfg.dim();
         heads = cfg.nHeads();
         headDim = cfg.headDim();
@@ -72,7 +76,7 @@ final class TransformerBlock {
     }
 
     /** A run of rows that belongs to one sample. */
-    record Segment(int start, int rows, int sample) {
+    public record Segment(int start, int rows, int sample) {
     }
 
     /** Per-sample modulation, ready to multiply: 1 + scale and tanh(gate). */

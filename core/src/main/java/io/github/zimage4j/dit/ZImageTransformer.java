@@ -99,7 +99,11 @@ public final class ZImageTransformer {
     }
 
     public List<Tensor> forward(List<Input> inputs) {
-        return forward(inputs, null);
+        return forward(inputs, null, null);
+    }
+
+    public List<Tensor> forward(List<Input> inputs, Trace trace) {
+        return forward(inputs, trace, null);
     }
 
     /** Layout of one sample's tokens. */
@@ -111,10 +115,186 @@ public final class ZImageTransformer {
     }
 
     /**
+     * Residuals added to the token streams during one forward (a ControlNet's hints), at the places the
+     * reference adds them. Every method is optional; all see the forward's {@link Pass}.
+     */
+    public interface ResidualHook {
+        /** The image tokens are embedded (pad rows set), the noise refiner has not run yet. */
+        default void imageEmbedded(Pass pass) {
+        }
+
+        /** After noise-refiner layer {@code layer}: may add into the image rows {@code image} [imageRows, dim]. */
+        default void afterRefinerLayer(Pass pass, int layer, float[] image) {
+        }
+
+        /** The unified sequence {@code unified} [unifiedRows, dim] is built; main layer 0 has not run yet. */
+        default void beforeLayers(Pass pass, float[] unified) {
+        }
+
+        /** After main layer {@code layer}: may add into the unified rows, as diffusers adds {@code controlnet_block_samples[layer]}. */
+        default void afterLayer(Pass pass, int layer, float[] unified) {
+        }
+    }
+
+    /**
+     * The state of one forward pass that a {@link ResidualHook} may use: the batch's token layout, the
+     * timestep embedding, RoPE tables, the embedded image tokens and the refined captions, and ways to run
+     * blocks (the model's own or a side branch's) over rows laid out like the image or the unified stream.
+     */
+    public final class Pass {
+        private final Layout[] lay;
+        private final float[] c;
+        private final List<TransformerBlock.Segment> imgSegs;
+        private final int imgRows;
+        private final float[] imgCos;
+        private final float[] imgSin;
+        private final float[] imageEmbedded;
+        private List<TransformerBlock.Segment> capSegs;
+        private float[] cap;
+        private List<TransformerBlock.Segment> uniSegs;
+        private int uniRows;
+        private float[] uniCos;
+        private float[] uniSin;
+
+        private Pass(Layout[] lay, float[] c, List<TransformerBlock.Segment> imgSegs, int imgRows, float[] imgCos,
+                     float[] imgSin, float[] imageEmbedded) {
+            this.lay = lay;
+            this.c = c;
+            this.imgSegs = imgSegs;
+            this.imgRows = imgRows;
+            this.imgCos = imgCos;
+            this.imgSin = imgSin;
+            this.imageEmbedded = imageEmbedded;
+        }
+
+        public int samples() {
+            return lay.length;
+        }
+
+        public int dim() {
+            return cfg.dim();
+        }
+
+        public Backend backend() {
+            return backend;
+        }
+
+        public ZImageTransformerConfig config() {
+            return cfg;
+        }
+
+        /** Rows of the packed image stream (every sample padded to a multiple of 32). */
+        public int imageRows() {
+            return imgRows;
+        }
+
+        /** Rows of the packed unified stream; valid from {@link ResidualHook#beforeLayers}. */
+        public int unifiedRows() {
+            return uniRows;
+        }
+
+        /** The embedded image tokens before the noise refiner, [imageRows, dim] (a copy; call it from {@link ResidualHook#imageEmbedded}). */
+        public float[] imageEmbedded() {
+            return imageEmbedded.clone();
+        }
+
+        /**
+         * Patchifies per-sample tensors [C, F, H, W] shaped like the latents (C may differ) exactly as the image,
+         * embeds them with {@code embedder} and sets the pad rows to {@code x_pad_token}: a ControlNet's control tokens.
+         */
+        public float[] embedLikeImage(List<Tensor> perSample, Linear embedder) {
+            if (perSample.size() != lay.length) {
+                throw new IllegalArgumentException(perSample.size() + " control inputs for " + lay.length + " samples");
+            }
+            int ch = perSample.get(0).dim(0);
+            int pd = cfg.fPatchSize() * cfg.patchSize() * cfg.patchSize() * ch;
+            float[] patches = new float[imgRows * pd];
+            for (TransformerBlock.Segment seg : imgSegs) {
+                Tensor t = perSample.get(seg.sample());
+                Layout l = lay[seg.sample()];
+                if (t.rank() != 4 || t.dim(0) != ch || t.dim(1) != l.fTokens() * cfg.fPatchSize()
+                        || t.dim(2) != l.hTokens() * cfg.patchSize() || t.dim(3) != l.wTokens() * cfg.patchSize()) {
+                    throw new IllegalArgumentException("sample " + seg.sample() + ": control input " + Arrays.toString(t.shape())
+                            + " does not match the latent grid " + l.fTokens() * cfg.fPatchSize() + "x"
+                            + l.hTokens() * cfg.patchSize() + "x" + l.wTokens() * cfg.patchSize());
+                }
+                patchify(t, l, patches, seg.start());
+            }
+            float[] out = new float[imgRows * cfg.dim()];
+            backend.linear(patches, 0, imgRows, embedder, out, 0);
+            fillImagePads(out);
+            return out;
+        }
+
+        /** Runs {@code block} in place over rows laid out like the image stream (image RoPE, modulated by t). */
+        public void runOnImageRows(TransformerBlock block, float[] rows) {
+            block.forward(backend, workspace, rows, imgRows, imgSegs, block.modulation(backend, c, lay.length), imgCos, imgSin);
+        }
+
+        /** Runs {@code block} in place over rows laid out like the unified stream. */
+        public void runOnUnifiedRows(TransformerBlock block, float[] rows) {
+            block.forward(backend, workspace, rows, uniRows, uniSegs, block.modulation(backend, c, lay.length), uniCos, uniSin);
+        }
+
+        /**
+         * The model's own noise refiner over {@code image} (in place), with {@code after} called after each
+         * layer (a side branch's private refiner pass, as diffusers' ControlNet runs it).
+         */
+        public void refineImage(float[] image, ImageLayerCallback after) {
+            for (int i = 0; i < noiseRefiner.length; i++) {
+                runOnImageRows(noiseRefiner[i], image);
+                after.afterLayer(i, image);
+            }
+        }
+
+        /** Per sample {@code [image rows ; refined caption rows]}: the unified layout built from other image rows. */
+        public float[] unify(float[] image) {
+            int dim = cfg.dim();
+            float[] x = new float[uniRows * dim];
+            for (int s = 0; s < lay.length; s++) {
+                TransformerBlock.Segment is = imgSegs.get(s);
+                TransformerBlock.Segment cs = capSegs.get(s);
+                int row = uniSegs.get(s).start();
+                System.arraycopy(image, is.start() * dim, x, row * dim, is.rows() * dim);
+                System.arraycopy(cap, cs.start() * dim, x, (row + is.rows()) * dim, cs.rows() * dim);
+            }
+            return x;
+        }
+
+        private void fillImagePads(float[] rows) {
+            int dim = cfg.dim();
+            for (TransformerBlock.Segment seg : imgSegs) {
+                Layout l = lay[seg.sample()];
+                for (int r = l.imageTokens(); r < l.imagePadded(); r++) {
+                    System.arraycopy(xPadToken, 0, rows, (seg.start() + r) * dim, dim);
+                }
+            }
+        }
+
+        private void setUnified(List<TransformerBlock.Segment> capSegs, float[] cap, List<TransformerBlock.Segment> uniSegs,
+                                int uniRows, float[] uniCos, float[] uniSin) {
+            this.capSegs = capSegs;
+            this.cap = cap;
+            this.uniSegs = uniSegs;
+            this.uniRows = uniRows;
+            this.uniCos = uniCos;
+            this.uniSin = uniSin;
+        }
+    }
+
+    /** Called after each layer of a refiner pass. */
+    @FunctionalInterface
+    public interface ImageLayerCallback {
+        void afterLayer(int layer, float[] image);
+    }
+
+    /**
      * Predicts {@code x0 − noise} for each sample (the pipeline negates it for the Euler step). Not
      * thread-safe: calls share scratch buffers (and the compute pool is shared anyway).
+     *
+     * @param hook residuals to add (a ControlNet), or null
      */
-    public synchronized List<Tensor> forward(List<Input> inputs, Trace trace) {
+    public synchronized List<Tensor> forward(List<Input> inputs, Trace trace, ResidualHook hook) {
         int n = inputs.size();
         if (n == 0) {
             return List.of();
@@ -149,19 +329,21 @@ public final class ZImageTransformer {
         float[] imgCos = new float[imgRows * pairs];
         float[] imgSin = new float[imgRows * pairs];
         for (TransformerBlock.Segment seg : imgSegs) {
-            Layout l = lay[seg.sample()];
-            for (int r = l.imageTokens(); r < l.imagePadded(); r++) {
-                System.arraycopy(xPadToken, 0, img, (seg.start() + r) * dim, dim);
-            }
-            imagePositions(l, seg.start(), imgCos, imgSin);
+            imagePositions(lay[seg.sample()], seg.start(), imgCos, imgSin);
+        }
+        Pass pass = new Pass(lay, c, imgSegs, imgRows, imgCos, imgSin, img);
+        pass.fillImagePads(img);
+        if (hook != null) {
+            hook.imageEmbedded(pass); // before the refiner changes img in place
         }
 
-        TransformerBlock.Workspace ws = workspace;
         for (int i = 0; i < noiseRefiner.length; i++) {
-            noiseRefiner[i].forward(backend, ws, img, imgRows, imgSegs, noiseRefiner[i].modulation(backend, c, n), imgCos, imgSin);
+            pass.runOnImageRows(noiseRefiner[i], img);
+            if (hook != null) {
+                hook.afterRefinerLayer(pass, i, img);
+            }
             traceRows(trace, "noise_refiner." + i, img, imgSegs, dim);
         }
-
         // Caption tokens: RMSNorm + Linear, overwrite pad rows with the learned pad token.
         List<TransformerBlock.Segment> capSegs = new ArrayList<>();
         int capRows = 0;
@@ -196,7 +378,7 @@ public final class ZImageTransformer {
             }
         }
         for (int i = 0; i < contextRefiner.length; i++) {
-            contextRefiner[i].forward(backend, ws, cap, capRows, capSegs, null, capCos, capSin);
+            contextRefiner[i].forward(backend, workspace, cap, capRows, capSegs, null, capCos, capSin);
             traceRows(trace, "context_refiner." + i, cap, capSegs, dim);
         }
 
@@ -220,9 +402,16 @@ public final class ZImageTransformer {
             System.arraycopy(capSin, cs.start() * pairs, uniSin, row * pairs, cs.rows() * pairs);
             row += cs.rows();
         }
+        pass.setUnified(capSegs, cap, uniSegs, uniRows, uniCos, uniSin);
+        if (hook != null) {
+            hook.beforeLayers(pass, x);
+        }
         for (int i = 0; i < layers.length; i++) {
-            layers[i].forward(backend, ws, x, uniRows, uniSegs, layers[i].modulation(backend, c, n), uniCos, uniSin);
+            pass.runOnUnifiedRows(layers[i], x);
             traceRows(trace, "layers." + i, x, uniSegs, dim);
+            if (hook != null) {
+                hook.afterLayer(pass, i, x);
+            }
         }
 
         // Final layer: LayerNorm (no affine) · (1 + Linear(SiLU(c))), then Linear to patch values.
@@ -233,7 +422,7 @@ public final class ZImageTransformer {
         for (int i = 0; i < scale.length; i++) {
             scale[i] += 1f;
         }
-        float[] normed = ws.h;
+        float[] normed = workspace.h;
         for (TransformerBlock.Segment seg : uniSegs) {
             backend.layerNorm(x, seg.start() * dim, seg.rows(), dim, FINAL_NORM_EPS,
                     Arrays.copyOfRange(scale, seg.sample() * dim, (seg.sample() + 1) * dim), normed, seg.start() * dim);
@@ -306,8 +495,8 @@ public final class ZImageTransformer {
     private void patchify(Tensor latent, Layout l, float[] out, int row0) {
         int p = cfg.patchSize();
         int pf = cfg.fPatchSize();
-        int ch = cfg.inChannels();
-        int pd = cfg.patchDim();
+        int ch = latent.dim(0);
+        int pd = pf * p * p * ch;
         int fDim = latent.dim(1);
         int hDim = latent.dim(2);
         int wDim = latent.dim(3);

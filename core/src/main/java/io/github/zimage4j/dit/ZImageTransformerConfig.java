@@ -149,7 +149,8 @@ public record ZImageTransformerConfig(int patchSize, int fPatchSize, int inChann
         return t;
     }
 
-    private void blockTensors(Map<String, long[]> t, String p, boolean modulated) {
+    /** The tensors of one block under prefix {@code p} (also a ControlNet block's base set). */
+    public void blockTensors(Map<String, long[]> t, String p, boolean modulated) {
         int hd = headDim();
         for (String proj : new String[]{"to_q", "to_k", "to_v", "to_out.0"}) {
             t.put(p + ".attention." + proj + ".weight", new long[]{dim, dim});

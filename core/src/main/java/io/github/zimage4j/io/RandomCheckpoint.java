@@ -38,7 +38,7 @@ public final class RandomCheckpoint {
             long[] shape = e.getValue();
             long numel = StoredTensor.numel(shape);
             long tensorSeed = seed * 1_000_003L + index++;
-            w.add(name, dtype, shape, numel * dtype.bytes(), out -> {
+            w.add(name, dtype, shape, dtype.byteSize(numel), out -> {
                 float scale;
                 float offset;
                 if (shape.length >= 2) {

@@ -253,7 +253,7 @@ public final class SafeTensors implements TensorSource {
             } catch (ArithmeticException overflow) {
                 throw new ModelFileException(where + ": shape " + Arrays.toString(shape) + " overflows");
             }
-            long need = numel * dtype.bytes();
+            long need = dtype.byteSize(numel);
             if (end - begin != need) {
                 throw new ModelFileException(where + ": holds " + (end - begin) + " bytes but shape "
                         + Arrays.toString(shape) + " of " + dtype + " needs " + need);

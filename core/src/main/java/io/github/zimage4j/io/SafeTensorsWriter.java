@@ -51,7 +51,10 @@ public final class SafeTensorsWriter {
 
     /** Adds a tensor whose bytes {@code content} streams when the file is written; it must write exactly byteSize bytes. */
     public SafeTensorsWriter add(String name, DType dtype, long[] shape, long byteSize, Content content) {
-        long need = io.github.zimage4j.tensor.StoredTensor.numel(shape) * dtype.bytes();
+        if (dtype.safetensorsName() == null) {
+            throw new IllegalArgumentException("tensor '" + name + "': safetensors cannot hold " + dtype);
+        }
+        long need = dtype.byteSize(io.github.zimage4j.tensor.StoredTensor.numel(shape));
         if (byteSize != need) {
             throw new IllegalArgumentException("tensor '" + name + "': " + byteSize + " bytes for shape "
                     + java.util.Arrays.toString(shape) + " of " + dtype + " (needs " + need + ")");

@@ -1,5 +1,6 @@
 package io.github.zimage4j.kernels;
 
+import io.github.zimage4j.tensor.BlockFormats;
 import io.github.zimage4j.tensor.FloatFormats;
 import io.github.zimage4j.tensor.StoredTensor;
 import jdk.incubator.vector.FloatVector;
@@ -31,8 +32,22 @@ final class WeightRows {
 
     /** Decodes {@code count} elements starting at flat element {@code index} into {@code dst[dstOff…]}. */
     static void decode(StoredTensor w, long index, int count, float[] dst, int dstOff) {
+        decodeStored(w, index, count, dst, dstOff);
+        float scale = w.scale();
+        if (scale != 1f) {
+            scale(dst, dstOff, count, scale);
+        }
+    }
+
+    private static final ThreadLocal<float[]> BLOCK = ThreadLocal.withInitial(() -> new float[256]);
+
+    private static void decodeStored(StoredTensor w, long index, int count, float[] dst, int dstOff) {
         MemorySegment seg = w.data();
         switch (w.dtype()) {
+            case Q8_0 -> QuantRows.q8_0(seg, index, count, dst, dstOff, BLOCK.get());
+            case Q4_K -> QuantRows.q4_k(seg, index, count, dst, dstOff, BLOCK.get());
+            case Q4_0, Q4_1, Q5_0, Q5_1, Q5_K, Q6_K ->
+                    BlockFormats.decode(w.dtype(), seg, index, count, dst, dstOff, BLOCK.get());
             case F32 -> MemorySegment.copy(seg, F32, index * 4, dst, dstOff, count);
             case BF16 -> decodeBf16(seg, index * 2, count, dst, dstOff);
             case F16 -> {
@@ -51,6 +66,17 @@ final class WeightRows {
                 }
             }
             default -> throw new IllegalArgumentException(w.where() + ": dtype " + w.dtype() + " is not a weight type");
+        }
+    }
+
+    private static void scale(float[] x, int off, int n, float s) {
+        int i = 0;
+        int bound = n - n % FS.length();
+        for (; i < bound; i += FS.length()) {
+            FloatVector.fromArray(FS, x, off + i).mul(s).intoArray(x, off + i);
+        }
+        for (; i < n; i++) {
+            x[off + i] *= s;
         }
     }
 

@@ -25,6 +25,23 @@ public final class Denoiser {
                        List<Tensor> transformerOut, List<float[]> noisePred, List<float[]> latents, double seconds) {
     }
 
+    /**
+     * Changes the latents of one image after the scheduler step that ended at schedule index
+     * {@code sigmaIndex} (inpainting blends the known region back in here).
+     */
+    @FunctionalInterface
+    public interface LatentHook {
+        void afterStep(int image, int sigmaIndex, float[] latents);
+    }
+
+    /**
+     * What a mode adds to the plain loop: a per-step latent hook and, per transformer call, residuals for
+     * its layers (a ControlNet); either may be null.
+     */
+    public record Hooks(LatentHook latents, java.util.function.Supplier<ZImageTransformer.ResidualHook> residuals) {
+        public static final Hooks NONE = new Hooks(null, null);
+    }
+
     /** Called after every step (progress bars, previews, parity checks). */
     @FunctionalInterface
     public interface StepListener {
@@ -36,12 +53,13 @@ public final class Denoiser {
      * @param negative  negative caption features per image (used only when guidance is enabled)
      * @param latents   initial latents per image, [C, 1, H, W]; not modified
      * @param firstStep the schedule index to start at (0 for text-to-image, later for image-to-image)
+     * @param hooks     what the mode adds to each step ({@link Hooks#NONE} for text to image)
      * @param cancelled polled before every step; true stops with a {@link CancellationException}
      * @return the final latents per image
      */
     public static List<Tensor> run(ZImageTransformer transformer, Schedule schedule, int firstStep,
                                    List<Tensor> positive, List<Tensor> negative, List<Tensor> latents,
-                                   Guidance guidance, StepListener listener, BooleanSupplier cancelled) {
+                                   Guidance guidance, Hooks hooks, StepListener listener, BooleanSupplier cancelled) {
         int n = latents.size();
         if (positive.size() != n || (guidance.enabled() && negative.size() != n)) {
             throw new IllegalArgumentException(n + " latents need as many prompt (and negative prompt) embeddings");
@@ -67,7 +85,7 @@ public final class Denoiser {
                     inputs.add(new ZImageTransformer.Input(current.get(b), negative.get(b), t));
                 }
             }
-            List<Tensor> out = transformer.forward(inputs);
+            List<Tensor> out = transformer.forward(inputs, null, hooks.residuals() == null ? null : hooks.residuals().get());
             List<float[]> noisePred = new ArrayList<>(n);
             List<float[]> next = new ArrayList<>(n);
             for (int b = 0; b < n; b++) {
@@ -83,6 +101,9 @@ public final class Denoiser {
                 }
                 float[] lat = current.get(b).data();
                 schedule.step(i, lat, pred, lat);
+                if (hooks.latents() != null) {
+                    hooks.latents().afterStep(b, i + 1, lat);
+                }
                 noisePred.add(pred);
                 next.add(lat);
             }

@@ -1,14 +1,11 @@
 package io.github.zimage4j.pipeline;
 
+import io.github.zimage4j.hub.HubCache;
 import io.github.zimage4j.io.ModelFileException;
 
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.util.ArrayList;
-import java.util.Comparator;
-import java.util.List;
-import java.util.stream.Stream;
 
 /**
  * Where a model's components are, found before any weight is read so a bad request fails at once.
@@ -45,10 +42,15 @@ public record ModelFiles(String name, Path transformer, Path transformerConfig, 
      * @throws ModelFileException naming what is missing and where it was looked for
      */
     public static ModelFiles resolve(String model, Overrides o) throws IOException {
+        return resolve(model, o, HubCache.fromEnvironment());
+    }
+
+    /** As {@link #resolve(String, Overrides)}, finding repo ids in {@code hubCache}. */
+    public static ModelFiles resolve(String model, Overrides o, HubCache hubCache) throws IOException {
         Path root = null;
         String name;
         if (model != null && !model.isBlank()) {
-            root = locate(model);
+            root = locate(model, hubCache);
             name = model;
         } else {
             if (o.transformer() == null || o.textEncoder() == null || o.vae() == null) {
@@ -70,7 +72,7 @@ public record ModelFiles(String name, Path transformer, Path transformerConfig, 
     }
 
     /** A folder with model_index.json, else a repo id in the Hugging Face cache. */
-    static Path locate(String model) throws IOException {
+    static Path locate(String model, HubCache hubCache) throws IOException {
         Path p = Path.of(model);
         if (Files.isDirectory(p)) {
             if (!Files.isRegularFile(p.resolve("model_index.json"))) {
@@ -81,58 +83,9 @@ public record ModelFiles(String name, Path transformer, Path transformerConfig, 
             return p;
         }
         if (model.matches("[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._-]*")) {
-            return hubSnapshot(model);
+            return hubCache.snapshot(model);
         }
         throw new ModelFileException("model '" + model + "' is neither a folder nor a Hugging Face repo id (owner/name)");
-    }
-
-    /** The Hugging Face hub cache: $HF_HUB_CACHE, else $HF_HOME/hub, else ~/.cache/huggingface/hub. */
-    static Path hubCache() {
-        String hub = System.getenv("HF_HUB_CACHE");
-        if (hub != null && !hub.isBlank()) {
-            return Path.of(hub);
-        }
-        String home = System.getenv("HF_HOME");
-        if (home != null && !home.isBlank()) {
-            return Path.of(home, "hub");
-        }
-        String xdg = System.getenv("XDG_CACHE_HOME");
-        Path cache = xdg != null && !xdg.isBlank() ? Path.of(xdg) : Path.of(System.getProperty("user.home"), ".cache");
-        return cache.resolve("huggingface").resolve("hub");
-    }
-
-    /** The snapshot of refs/main, else the most recently modified snapshot. */
-    static Path hubSnapshot(String repoId) throws IOException {
-        Path repo = hubCache().resolve("models--" + repoId.replace("/", "--"));
-        Path snapshots = repo.resolve("snapshots");
-        if (!Files.isDirectory(snapshots)) {
-            throw new ModelFileException("'" + repoId + "' is not in the Hugging Face cache (looked in " + repo
-                    + "); download it first, e.g. `hf download " + repoId + "`, or pass a folder");
-        }
-        Path ref = repo.resolve("refs").resolve("main");
-        if (Files.isRegularFile(ref)) {
-            Path snap = snapshots.resolve(Files.readString(ref).trim());
-            if (Files.isDirectory(snap)) {
-                return snap;
-            }
-        }
-        List<Path> all = new ArrayList<>();
-        try (Stream<Path> s = Files.list(snapshots)) {
-            s.filter(Files::isDirectory).forEach(all::add);
-        }
-        if (all.isEmpty()) {
-            throw new ModelFileException("'" + repoId + "' has no snapshot in " + snapshots);
-        }
-        all.sort(Comparator.comparing(ModelFiles::modified).reversed());
-        return all.get(0);
-    }
-
-    private static long modified(Path p) {
-        try {
-            return Files.getLastModifiedTime(p).toMillis();
-        } catch (IOException e) {
-            return 0;
-        }
     }
 
     private static Path component(Path given, Path root, String folder, String option) throws ModelFileException {

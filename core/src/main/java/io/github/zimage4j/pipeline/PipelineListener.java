@@ -8,13 +8,17 @@ import java.util.List;
 public interface PipelineListener {
 
     /** The stages of a generation, in order. */
-    enum Stage { ENCODING_PROMPT, DENOISING, DECODING }
+    enum Stage { ENCODING_PROMPT, ENCODING_IMAGES, DENOISING, DECODING }
 
     default void stage(Stage stage) {
     }
 
     /** The caption features per image (negative ones empty without guidance). */
     default void promptEmbeddings(List<Tensor> positive, List<Tensor> negative) {
+    }
+
+    /** The latents denoising starts from, per image [16, 1, h, w] (noise, or the re-noised init image). */
+    default void initialLatents(List<Tensor> latents) {
     }
 
     /** After every denoising step (for progress bars); its arrays are valid only during the call. */

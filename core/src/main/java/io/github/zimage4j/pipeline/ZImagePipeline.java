@@ -1,5 +1,7 @@
 package io.github.zimage4j.pipeline;
 
+import io.github.zimage4j.controlnet.ZImageControlNet;
+import io.github.zimage4j.controlnet.ZImageControlNet.RefinerRouting;
 import io.github.zimage4j.dit.ZImageTransformer;
 import io.github.zimage4j.dit.ZImageTransformerConfig;
 import io.github.zimage4j.image.GenerationMetadata;
@@ -23,10 +25,11 @@ import io.github.zimage4j.textencoder.Qwen3TextEncoder;
 import io.github.zimage4j.tokenizer.PromptTokens;
 import io.github.zimage4j.tokenizer.Qwen3Tokenizer;
 import io.github.zimage4j.vae.AutoencoderKL;
+import io.github.zimage4j.vae.LatentDistribution;
+import io.github.zimage4j.image.LanczosResize;
 
 import java.io.IOException;
 import java.nio.file.Path;
-import java.security.SecureRandom;
 import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.List;
@@ -45,7 +48,7 @@ import java.util.concurrent.CancellationException;
  * <pre>{@code
  * try (ZImagePipeline pipe = ZImagePipeline.load(ModelFiles.resolve("Tongyi-MAI/Z-Image-Turbo", Overrides.none()),
  *                                                ZImagePipeline.Options.defaults())) {
- *     GeneratedImage img = pipe.generate(GenerationRequest.of("a red fox in snow", 1024, 1024).withSeed(42)).get(0);
+ *     GeneratedImage img = pipe.generate(GenerationRequest.builder().prompt("a red fox in snow").seed(42L).build()).get(0);
  *     PngFiles.write(Path.of("fox.png"), img.image(), img.metadata());
  * }
  * }</pre>
@@ -58,24 +61,33 @@ public final class ZImagePipeline implements AutoCloseable {
     /**
      * How to load.
      *
-     * @param backend "auto", "java" or a native backend's name
-     * @param variant force the variant (null: detect from the scheduler shift and the model name)
+     * @param backend          "auto", "java" or a native backend's name
+     * @param variant          force the variant (null: detect from the scheduler shift and the model name)
+     * @param controlNet       a Z-Image Fun ControlNet Union file or folder to load beside the transformer, or null
+     * @param refinerRouting   where a 2.x ControlNet's refiner hints go; null = {@link RefinerRouting#DIFFUSERS}
+     * @param loraMode         how requests' LoRAs are applied; null = {@link LoraMode#RUNTIME}
+     * @param loraIgnoreUnplaced skip LoRA keys that fit no weight (else they are an error listing them)
      */
-    public record Options(String backend, Variant variant, LoraMode loraMode, boolean loraIgnoreUnplaced) {
+    public record Options(String backend, Variant variant, Path controlNet, RefinerRouting refinerRouting,
+                          LoraMode loraMode, boolean loraIgnoreUnplaced) {
         public Options(String backend, Variant variant) {
-            this(backend, variant, LoraMode.RUNTIME, false);
+            this(backend, variant, null, null, LoraMode.RUNTIME, false);
+        }
+
+        public Options {
+            loraMode = loraMode == null ? LoraMode.RUNTIME : loraMode;
         }
 
         public static Options defaults() {
             return new Options(Backends.AUTO, null);
         }
 
-        /**
-         * How requests' LoRAs are applied (runtime by default), and whether LoRA keys that fit no weight are
-         * skipped (else they are an error listing them).
-         */
+        public Options withControlNet(Path file, RefinerRouting routing) {
+            return new Options(backend, variant, file, routing, loraMode, loraIgnoreUnplaced);
+        }
+
         public Options withLoras(LoraMode mode, boolean ignoreUnplaced) {
-            return new Options(backend, variant, mode, ignoreUnplaced);
+            return new Options(backend, variant, controlNet, refinerRouting, mode, ignoreUnplaced);
         }
     }
 
@@ -95,13 +107,15 @@ public final class ZImagePipeline implements AutoCloseable {
     /** LoRA files read so far, by path: a file is read once however often the set or strengths change. */
     private final Map<Path, LoraFile> loraFiles = new HashMap<>();
     private final AutoencoderKL vae;
+    private final ZImageControlNet controlNet; // null without one
+    private final RefinerRouting refinerRouting;
     /** Hashing 12 GB takes seconds: it starts at load, beside prompt encoding and denoising (cached per file). */
     private final java.util.concurrent.CompletableFuture<String> modelHash;
 
     private ZImagePipeline(ModelFiles files, Backend backend, Variant variant, SchedulerConfig schedulerConfig,
                            Qwen3Tokenizer tokenizer, Qwen3Config textEncoderConfig, SafeTensors transformerWeights,
                            ZImageTransformerConfig transformerConfig, Options options, ZImageTransformer transformer,
-                           AutoencoderKL vae) {
+                           AutoencoderKL vae, ZImageControlNet controlNet, RefinerRouting refinerRouting) {
         this.files = files;
         this.backend = backend;
         this.variant = variant;
@@ -113,6 +127,8 @@ public final class ZImagePipeline implements AutoCloseable {
         this.options = options;
         this.transformer = transformer;
         this.vae = vae;
+        this.controlNet = controlNet;
+        this.refinerRouting = refinerRouting;
         this.modelHash = java.util.concurrent.CompletableFuture.supplyAsync(() -> {
             try {
                 return ModelHash.of(files.transformer());
@@ -167,8 +183,18 @@ public final class ZImagePipeline implements AutoCloseable {
                 throw new ModelFileException("the VAE " + files.vae() + " has " + vae.config().latentChannels()
                         + " latent channels, the transformer expects " + ditConfig.inChannels());
             }
+            ZImageControlNet control = null;
+            if (options.controlNet() != null) {
+                try {
+                    control = ZImageControlNet.load(options.controlNet(), ditConfig);
+                } catch (IOException | RuntimeException e) {
+                    vae.close();
+                    throw e;
+                }
+            }
             return new ZImagePipeline(files, backend, variant, sched, tokenizer, teConfig, dit, ditConfig, options, transformer,
-                    vae);
+                    vae, control,
+                    options.refinerRouting() != null ? options.refinerRouting() : RefinerRouting.DIFFUSERS);
         } catch (IOException | RuntimeException e) {
             dit.close();
             throw e;
@@ -195,33 +221,113 @@ public final class ZImagePipeline implements AutoCloseable {
         return generate(request, PipelineListener.NONE, Cancellation.none());
     }
 
+    /** What a request asks for, decided by its inputs (as diffusers picks a pipeline class). */
+    public enum Mode {
+        /** {@code ZImagePipeline}. */
+        TEXT_TO_IMAGE,
+        /** {@code ZImageImg2ImgPipeline}: start from the init image re-noised to the strength's σ. */
+        IMAGE_TO_IMAGE,
+        /** {@code ZImageInpaintPipeline}: as image to image, the unmasked region blended back after every step. */
+        INPAINT,
+        /**
+         * {@code ZImageControlNetInpaintPipeline}: text to image from noise, the init image and mask given to a
+         * 2.x ControlNet as its inpaint channels; no strength, no blending.
+         */
+        CONTROL_INPAINT;
+
+        static Mode of(GenerationRequest r) {
+            if (r.initImage() == null) {
+                return TEXT_TO_IMAGE;
+            }
+            if (r.mask() != null) {
+                return r.controlImage() != null ? CONTROL_INPAINT : INPAINT;
+            }
+            return IMAGE_TO_IMAGE;
+        }
+
+        /** Whether the run starts from the init image re-noised to the strength's σ. */
+        boolean fromInitImage() {
+            return this == IMAGE_TO_IMAGE || this == INPAINT;
+        }
+    }
+
     /**
-     * Generates {@code request.count()} images (seeds seed, seed + 1, …).
+     * Checks that the request fits what is loaded, before any model work: control inputs need a ControlNet,
+     * ControlNet inpainting a 2.x one and no strength.
+     */
+    private void checkFits(GenerationRequest request, Mode mode) {
+        if (request.controlImage() != null && controlNet == null) {
+            throw new IllegalArgumentException("a control image needs a ControlNet: load one (--controlnet FILE)");
+        }
+        if (mode == Mode.CONTROL_INPAINT) {
+            if (!controlNet.supportsInpaint()) {
+                throw new IllegalArgumentException("the " + controlNet.describeLayout() + " ControlNet has no inpaint channels;"
+                        + " inpainting with a ControlNet needs a 2.x one (33 control channels)");
+            }
+            if (request.strength() != null) {
+                throw new IllegalArgumentException("strength " + request.strength() + " does not apply to ControlNet inpainting:"
+                        + " like diffusers' ZImageControlNetInpaintPipeline it starts from noise (drop the strength or the control image)");
+            }
+        }
+    }
+
+    /**
+     * Generates {@code request.count()} images (seeds seed, seed + 1, …) in four stages that every mode
+     * composes: encode the prompts, make the initial latents (noise, or the init image re-noised), denoise
+     * (with the mode's hooks), decode.
      *
      * @throws CancellationException when {@code cancel} was triggered; nothing is returned
      */
     public synchronized List<GeneratedImage> generate(GenerationRequest request, PipelineListener listener, Cancellation cancel)
             throws IOException {
+        GenerationRequest.Settings settings = request.resolve(variant);
+        Mode mode = Mode.of(request);
+        checkFits(request, mode);
         useLoras(request.loras());
-        int steps = request.steps() != null ? request.steps() : variant.defaultSteps();
-        double g = request.guidance() != null ? request.guidance() : variant.defaultGuidance();
-        Guidance guidance = new Guidance(g, request.cfgNormalization(), request.cfgTruncation());
+        for (String note : request.notes()) {
+            LOG.log(System.Logger.Level.INFO, note);
+        }
+        double g = settings.guidance();
         if (variant == Variant.TURBO && (g > 0 || !request.negativePrompt().isEmpty())) {
             LOG.log(System.Logger.Level.WARNING, g > 0
                     ? "Z-Image-Turbo is distilled for guidance 0; guidance " + g + " is applied but is not what it was trained for"
                     : "the negative prompt has no effect on Z-Image-Turbo at guidance 0");
         }
-        long seed = request.seed() != null ? request.seed() : new SecureRandom().nextLong() & 0xFFFFFFFFL;
-        int n = request.count();
         int lh = request.height() / 8;
         int lw = request.width() / 8;
+        FlowMatchEulerScheduler scheduler = new FlowMatchEulerScheduler(schedulerConfig);
+        Schedule schedule = scheduler.zImageSchedule(settings.steps(), SchedulerConfig.imageSeqLen(lh, lw));
+        // Fails on a strength that leaves no step before any model work.
+        int firstStep = mode.fromInitImage() ? schedule.startIndexForStrength(settings.strength()) : 0;
 
-        // 1. Prompts → caption features; the text encoder is unmapped before denoising.
+        Prompts prompts = encodePrompts(request, settings, listener);
+        checkCancelled(cancel);
+        ImageInputs images = encodeImages(request, settings, mode, listener);
+        checkCancelled(cancel);
+        List<StartLatents> starts = initialLatents(request, settings, mode, schedule, firstStep, images);
+
+        listener.stage(PipelineListener.Stage.DENOISING);
+        List<Tensor> latents = starts.stream().map(StartLatents::latents).toList();
+        listener.initialLatents(latents);
+        List<Tensor> finals = Denoiser.run(transformer, schedule, firstStep, prompts.positive(), prompts.negative(), latents,
+                settings.cfg(), hooks(mode, settings, images, starts, schedule), listener::step, cancel::isCancelled);
+
+        return decode(request, settings, finals, listener, cancel);
+    }
+
+    /** Caption features per image; negative ones only with guidance. */
+    record Prompts(List<Tensor> positive, List<Tensor> negative) {
+    }
+
+    /** Stage 1: prompts → caption features. The text encoder is mapped only for this and unmapped after. */
+    Prompts encodePrompts(GenerationRequest request, GenerationRequest.Settings settings, PipelineListener listener)
+            throws IOException {
         listener.stage(PipelineListener.Stage.ENCODING_PROMPT);
+        int n = request.count();
         List<Tensor> positive = new ArrayList<>();
         List<Tensor> negative = new ArrayList<>();
         PromptTokens pos = tokenizer.chatIds(request.prompt(), request.maxSequenceLength());
-        PromptTokens neg = guidance.enabled() ? tokenizer.chatIds(request.negativePrompt(), request.maxSequenceLength()) : null;
+        PromptTokens neg = settings.cfg().enabled() ? tokenizer.chatIds(request.negativePrompt(), request.maxSequenceLength()) : null;
         try (Qwen3TextEncoder enc = Qwen3TextEncoder.open(files.textEncoder(), textEncoderConfig, backend)) {
             Tensor p = enc.encode(pos.ids());
             Tensor q = neg != null ? enc.encode(neg.ids()) : null;
@@ -233,43 +339,162 @@ public final class ZImagePipeline implements AutoCloseable {
             }
         }
         listener.promptEmbeddings(positive, negative);
-        checkCancelled(cancel);
+        return new Prompts(positive, negative);
+    }
 
-        // 2. Noise: image i from its own generator seeded seed + i (diffusers with a CPU generator, batch 1).
-        List<Tensor> latents = new ArrayList<>();
-        for (int i = 0; i < n; i++) {
-            if (i == 0 && request.initialLatents() != null) {
-                latents.add(request.initialLatents().copy());
-            } else {
-                latents.add(new TorchGenerator(seed + i).randn(16, 1, lh, lw));
-            }
+    /**
+     * The request's images, prepared once for all images of the batch: the init image's latent
+     * distribution (VAE space), the inpainting mask at latent resolution, the ControlNet's context.
+     */
+    record ImageInputs(LatentDistribution initImage, float[] latentMask, Tensor controlContext) {
+        static final ImageInputs NONE = new ImageInputs(null, null, null);
+    }
+
+    ImageInputs encodeImages(GenerationRequest request, GenerationRequest.Settings settings, Mode mode,
+                             PipelineListener listener) {
+        if (request.initImage() == null && request.controlImage() == null) {
+            return ImageInputs.NONE;
         }
+        listener.stage(PipelineListener.Stage.ENCODING_IMAGES);
+        int w = request.width();
+        int h = request.height();
+        Tensor initInput = request.initImage() == null ? null
+                : ImageTensors.toModelInput(LanczosResize.resize(request.initImage(), w, h));
+        LatentDistribution dist = mode.fromInitImage() ? vae.encode(initInput) : null;
+        InpaintMask mask = request.mask() == null ? null : InpaintMask.of(request.mask(), w, h);
+        Tensor context = null;
+        if (request.controlImage() != null) {
+            UInt8Image control = LanczosResize.resize(request.controlImage(), w, h);
+            if (settings.controlType() != null) {
+                control = settings.controlType().prepare(control);
+            }
+            context = controlContext(vae.toPipelineSpace(vae.encode(ImageTensors.toModelInput(control)).mode()),
+                    mode == Mode.CONTROL_INPAINT ? mask : null, initInput);
+        }
+        return new ImageInputs(dist, mode == Mode.INPAINT ? mask.latentMask() : null, context);
+    }
 
-        // 3. Denoise.
-        listener.stage(PipelineListener.Stage.DENOISING);
-        FlowMatchEulerScheduler scheduler = new FlowMatchEulerScheduler(schedulerConfig);
-        Schedule schedule = scheduler.zImageSchedule(steps, SchedulerConfig.imageSeqLen(lh, lw));
-        List<Tensor> finals = Denoiser.run(transformer, schedule, 0, positive, negative, latents, guidance,
-                listener::step, cancel::isCancelled);
+    /**
+     * The ControlNet's input [C, 1, h, w] (spec §10.3, diffusers): the control latents (the VAE posterior
+     * mean); for a 2.x ControlNet then a keep mask (1 = keep) and the masked image's latents, or 17 zero
+     * channels without inpainting.
+     */
+    private Tensor controlContext(Tensor controlLatents, InpaintMask mask, Tensor initInput) {
+        int lh = controlLatents.dim(1);
+        int lw = controlLatents.dim(2);
+        int plane = lh * lw;
+        int channels = controlNet.controlInDim();
+        float[] ctx = new float[channels * plane];
+        System.arraycopy(controlLatents.data(), 0, ctx, 0, 16 * plane);
+        if (mask != null) {
+            float[] repaint = mask.latentMask();
+            for (int p = 0; p < plane; p++) {
+                ctx[16 * plane + p] = 1f - repaint[p];
+            }
+            Tensor masked = vae.toPipelineSpace(vae.encode(mask.keepOnly(initInput)).mode());
+            System.arraycopy(masked.data(), 0, ctx, 17 * plane, 16 * plane);
+        }
+        return new Tensor(ctx, channels, 1, lh, lw);
+    }
 
-        // 4. Decode. The transformer's pages leave the resident set (the OS keeps them cached for the next
-        // generation), so the decoder's activations do not stack on 12 GB of weights.
+    /** Per image: the latents denoising starts from, its noise, and (image to image) the clean image latents. */
+    record StartLatents(Tensor latents, Tensor noise, Tensor imageLatents) {
+    }
+
+    /**
+     * Stage 2: the initial latents, image i from its own generator seeded seed + i (diffusers with a CPU
+     * generator, batch 1). Image to image draws, in the reference's order, the init image's posterior
+     * sample first and the noise second, then re-noises the image latents to σ_first.
+     */
+    List<StartLatents> initialLatents(GenerationRequest request, GenerationRequest.Settings settings, Mode mode,
+                                      Schedule schedule, int firstStep, ImageInputs images) {
+        int lh = request.height() / 8;
+        int lw = request.width() / 8;
+        List<StartLatents> out = new ArrayList<>();
+        for (int i = 0; i < request.count(); i++) {
+            TorchGenerator gen = new TorchGenerator(settings.seed() + i);
+            boolean injected = i == 0;
+            if (!mode.fromInitImage()) {
+                Tensor noise = injected && request.initialLatents() != null ? request.initialLatents().copy() : gen.randn(16, 1, lh, lw);
+                out.add(new StartLatents(noise, noise, null));
+                continue;
+            }
+            Tensor eps = injected && request.initImageNoise() != null ? request.initImageNoise() : gen.randn(16, lh, lw);
+            Tensor imageLatents = vae.toPipelineSpace(images.initImage().sample(eps)).reshape(16, 1, lh, lw);
+            Tensor noise = injected && request.initialLatents() != null ? request.initialLatents().copy() : gen.randn(16, 1, lh, lw);
+            float[] start = new float[noise.numel()];
+            schedule.scaleNoise(firstStep, imageLatents.data(), noise.data(), start);
+            // The reference's inpainting also samples the masked image's posterior (a third draw) but never uses it.
+            out.add(new StartLatents(new Tensor(start, 16, 1, lh, lw), noise, imageLatents));
+        }
+        return out;
+    }
+
+    /** The mode's additions to the denoising loop: inpainting's blend, the ControlNet's hints. */
+    Denoiser.Hooks hooks(Mode mode, GenerationRequest.Settings settings, ImageInputs images, List<StartLatents> starts,
+                         Schedule schedule) {
+        java.util.function.Supplier<ZImageTransformer.ResidualHook> residuals = images.controlContext() == null ? null
+                : () -> controlNet.hook(List.of(images.controlContext()), settings.controlScale(), refinerRouting, null);
+        if (mode != Mode.INPAINT) {
+            return new Denoiser.Hooks(null, residuals);
+        }
+        float[] keepMask = images.latentMask();
+        return new Denoiser.Hooks((image, sigmaIndex, latents) -> {
+            StartLatents s = starts.get(image);
+            float[] init = new float[latents.length];
+            if (sigmaIndex < schedule.numSteps()) {
+                schedule.scaleNoise(sigmaIndex, s.imageLatents().data(), s.noise().data(), init);
+            } else {
+                System.arraycopy(s.imageLatents().data(), 0, init, 0, init.length); // the last step lands on the clean image
+            }
+            InpaintMask.blend(keepMask, init, latents);
+        }, residuals);
+    }
+
+    /** Stage 4: latents → images. The transformer's pages leave the resident set first (the OS keeps them cached). */
+    List<GeneratedImage> decode(GenerationRequest request, GenerationRequest.Settings settings, List<Tensor> finals,
+                                PipelineListener listener, Cancellation cancel) {
         transformerWeights.releaseResidentPages();
         listener.stage(PipelineListener.Stage.DECODING);
+        int lh = request.height() / 8;
+        int lw = request.width() / 8;
         List<GeneratedImage> out = new ArrayList<>();
-        for (int i = 0; i < n; i++) {
+        for (int i = 0; i < finals.size(); i++) {
             checkCancelled(cancel);
             Tensor lat = finals.get(i);
             Tensor decoded = vae.decode(lat.reshape(16, lh, lw));
             listener.decoded(i, decoded);
             UInt8Image image = ImageTensors.fromDecoded(decoded);
-            GenerationMetadata meta = new GenerationMetadata(request.prompt(), request.negativePrompt(), steps, "Euler",
-                    g, request.cfgNormalization(), request.cfgTruncation(), seed + i, request.width(), request.height(),
+            long seed = settings.seed() + i;
+            GenerationMetadata meta = new GenerationMetadata(request.prompt(), request.negativePrompt(), settings.steps(), "Euler",
+                    settings.guidance(), request.cfgNormalization(), request.cfgTruncation(), seed, request.width(), request.height(),
                     files.name(), modelHash(), schedulerConfig.shift(), null, request.maxSequenceLength(), precision(),
-                    VERSION, extras());
-            out.add(new GeneratedImage(image, seed + i, meta, lat));
+                    VERSION, extraMetadata(request, settings));
+            out.add(new GeneratedImage(image, seed, meta, lat));
         }
         return out;
+    }
+
+    private Map<String, String> extraMetadata(GenerationRequest request, GenerationRequest.Settings settings) {
+        Map<String, String> extra = new java.util.LinkedHashMap<>();
+        extra.put("Variant", variant.displayName());
+        Mode mode = Mode.of(request);
+        if (mode.fromInitImage()) {
+            extra.put("Denoising strength", Double.toString(settings.strength()));
+        }
+        if (mode != Mode.TEXT_TO_IMAGE) {
+            extra.put("Mode", mode.name().toLowerCase(java.util.Locale.ROOT).replace('_', ' '));
+        }
+        if (request.controlImage() != null) {
+            extra.put("ControlNet", controlNet.describeLayout() + ", "
+                    + (settings.controlType() == null ? "control map" : settings.controlType().cliName())
+                    + ", scale " + settings.controlScale() + (controlNet.supportsInpaint() ? ", refiner hints " + refinerRouting.name().toLowerCase(java.util.Locale.ROOT) : ""));
+        }
+        if (!boundLoras.isEmpty()) {
+            extra.put("LoRAs", String.join(", ", boundLoras.stream()
+                    .map(l -> l.file().getFileName() + ":" + l.strength()).toList()));
+        }
+        return extra;
     }
 
     /**
@@ -312,17 +537,6 @@ public final class ZImagePipeline implements AutoCloseable {
                 + " products (" + backend.name() + ")";
     }
 
-    /** Settings for the image's metadata beyond the fixed ones: the variant and the LoRAs. */
-    private Map<String, String> extras() {
-        Map<String, String> extra = new java.util.LinkedHashMap<>();
-        extra.put("Variant", variant.displayName());
-        if (!boundLoras.isEmpty()) {
-            extra.put("LoRAs", String.join(", ", boundLoras.stream()
-                    .map(l -> l.file().getFileName() + ":" + l.strength()).toList()));
-        }
-        return extra;
-    }
-
     private String modelHash() {
         return modelHash.join();
     }
@@ -332,8 +546,16 @@ public final class ZImagePipeline implements AutoCloseable {
         return v == null ? "dev" : v;
     }
 
+    /** The loaded ControlNet, or null. */
+    public ZImageControlNet controlNet() {
+        return controlNet;
+    }
+
     @Override
     public void close() {
+        if (controlNet != null) {
+            controlNet.close();
+        }
         vae.close();
         transformerWeights.close();
     }

@@ -29,14 +29,28 @@ public final class StoredTensor {
     private final DType dtype;
     private final long[] shape;
     private final MemorySegment data;
+    private final float scale;
 
     public StoredTensor(String name, String file, DType dtype, long[] shape, MemorySegment data) {
+        this(name, file, dtype, shape, data, 1f);
+    }
+
+    /**
+     * @param scale a per-tensor factor every decoded value is multiplied by (fp8 checkpoints store their
+     *              weights scaled down); 1 for none
+     */
+    public StoredTensor(String name, String file, DType dtype, long[] shape, MemorySegment data, float scale) {
         this.name = name;
         this.file = file;
         this.dtype = dtype;
         this.shape = shape.clone();
         this.data = data;
-        long need = numel(shape) * dtype.bytes();
+        this.scale = scale;
+        if (dtype.isQuantized() && (shape.length == 0 || shape[shape.length - 1] % dtype.blockElements() != 0)) {
+            throw new IllegalArgumentException(where() + ": shape " + Arrays.toString(shape) + " of " + dtype
+                    + " needs rows that are whole blocks of " + dtype.blockElements());
+        }
+        long need = dtype.byteSize(numel(shape));
         if (data.byteSize() != need) {
             throw new IllegalArgumentException(where() + ": " + data.byteSize() + " bytes for shape "
                     + Arrays.toString(shape) + " " + dtype + " (needs " + need + ")");
@@ -88,16 +102,31 @@ public final class StoredTensor {
         return data;
     }
 
+    /** The factor decoded values are multiplied by (1 unless the checkpoint stores a per-tensor scale). */
+    public float scale() {
+        return scale;
+    }
+
+    /** The same stored bytes read with a per-tensor scale (see {@link #scale()}). */
+    public StoredTensor withScale(float newScale) {
+        return new StoredTensor(name, file, dtype, shape, data, newScale);
+    }
+
+    /** The same bytes under another name (a renaming view). */
+    public StoredTensor named(String newName) {
+        return new StoredTensor(newName, file, dtype, shape, data, scale);
+    }
+
     /** Rows {@code [start, start+count)} along dimension 0, without copying. */
     public StoredTensor rows(long start, long count) {
         if (shape.length == 0 || start < 0 || count < 0 || start + count > shape[0]) {
             throw new IndexOutOfBoundsException(where() + ": rows [" + start + "," + (start + count)
                     + ") of shape " + Arrays.toString(shape));
         }
-        long rowBytes = numel(shape) / Math.max(1, shape[0]) * dtype.bytes();
+        long rowBytes = dtype.byteSize(numel(shape) / Math.max(1, shape[0]));
         long[] s = shape.clone();
         s[0] = count;
-        return new StoredTensor(name, file, dtype, s, data.asSlice(start * rowBytes, count * rowBytes));
+        return new StoredTensor(name, file, dtype, s, data.asSlice(start * rowBytes, count * rowBytes), scale);
     }
 
     /** The same bytes viewed with another shape of the same element count. */
@@ -106,11 +135,20 @@ public final class StoredTensor {
             throw new IllegalArgumentException(where() + ": cannot view shape " + Arrays.toString(shape)
                     + " as " + Arrays.toString(newShape));
         }
-        return new StoredTensor(newName, file, dtype, newShape, data);
+        return new StoredTensor(newName, file, dtype, newShape, data, scale);
     }
 
     /** Element {@code i} (flat, row-major) converted to float. Slow: for small tensors and tests. */
     public float getFloat(long i) {
+        return scale == 1f ? storedFloat(i) : storedFloat(i) * scale;
+    }
+
+    private float storedFloat(long i) {
+        if (dtype.isQuantized()) {
+            float[] block = new float[dtype.blockElements()];
+            BlockFormats.decodeBlock(dtype, data, i / dtype.blockElements() * dtype.blockBytes(), block, 0);
+            return block[(int) (i % dtype.blockElements())];
+        }
         return switch (dtype) {
             case F32 -> data.getAtIndex(F32, i);
             case F64 -> (float) data.getAtIndex(F64, i);
@@ -123,6 +161,7 @@ public final class StoredTensor {
             case I16 -> data.getAtIndex(I16, i);
             case I8 -> data.get(ValueLayout.JAVA_BYTE, i);
             case U8, BOOL -> data.get(ValueLayout.JAVA_BYTE, i) & 0xFF;
+            default -> throw new IllegalStateException(where() + ": no element decoder for " + dtype);
         };
     }
 
@@ -145,8 +184,17 @@ public final class StoredTensor {
             throw new IllegalStateException(where() + ": refusing to copy " + n + " elements to the heap");
         }
         float[] out = new float[(int) n];
-        if (dtype == DType.F32) {
+        if (dtype == DType.F32 && scale == 1f) {
             MemorySegment.copy(data, F32, 0, out, 0, out.length);
+        } else if (dtype.isQuantized()) {
+            for (int b = 0; b < out.length; b += dtype.blockElements()) {
+                BlockFormats.decodeBlock(dtype, data, (long) b / dtype.blockElements() * dtype.blockBytes(), out, b);
+            }
+            if (scale != 1f) {
+                for (int i = 0; i < out.length; i++) {
+                    out[i] *= scale;
+                }
+            }
         } else {
             for (int i = 0; i < out.length; i++) {
                 out[i] = getFloat(i);
@@ -179,6 +227,6 @@ public final class StoredTensor {
 
     @Override
     public String toString() {
-        return name + " " + dtype + Arrays.toString(shape);
+        return name + " " + dtype + Arrays.toString(shape) + (scale != 1f ? " ×" + scale : "");
     }
 }

@@ -36,9 +36,9 @@ class PipelineBehaviourTest {
     void batchImageIEqualsASingleRunWithSeedPlusI() throws IOException {
         try (ZImagePipeline pipe = open()) {
             assertEquals(Variant.TURBO, pipe.variant());
-            GenerationRequest req = GenerationRequest.of("a lighthouse", 32, 32).withSteps(2).withSeed(100);
-            List<GeneratedImage> batch = pipe.generate(req.withCount(2));
-            GeneratedImage second = pipe.generate(req.withSeed(101)).get(0);
+            GenerationRequest req = GenerationRequest.builder().prompt("a lighthouse").size(32, 32).steps(2).seed(100L).build();
+            List<GeneratedImage> batch = pipe.generate(req.toBuilder().count(2).build());
+            GeneratedImage second = pipe.generate(req.toBuilder().seed(101L).build()).get(0);
             assertEquals(100, batch.get(0).seed());
             assertEquals(101, batch.get(1).seed());
             assertArrayEquals(second.latents().data(), batch.get(1).latents().data(), 1e-5f);
@@ -60,7 +60,7 @@ class PipelineBehaviourTest {
                 }
             };
             assertThrows(CancellationException.class,
-                    () -> pipe.generate(GenerationRequest.of("x", 32, 32).withSteps(4).withSeed(1), stopAfterFirst, cancel));
+                    () -> pipe.generate(GenerationRequest.builder().prompt("x").size(32, 32).steps(4).seed(1L).build(), stopAfterFirst, cancel));
             assertEquals(1, steps[0]);
         }
     }
@@ -92,9 +92,9 @@ class PipelineBehaviourTest {
     void requestValidation() {
         IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> GenerationRequest.of("x", 1000, 1024));
         assertTrue(e.getMessage().contains("nearest valid: 1008x1024"), e.getMessage());
-        assertThrows(IllegalArgumentException.class, () -> GenerationRequest.of("x", 64, 64).withSteps(0));
-        assertThrows(IllegalArgumentException.class, () -> GenerationRequest.of("x", 64, 64).withGuidance(-1));
-        assertThrows(IllegalArgumentException.class, () -> GenerationRequest.of("x", 64, 64).withCount(0));
+        assertThrows(IllegalArgumentException.class, () -> GenerationRequest.builder().prompt("x").size(64, 64).steps(0).build());
+        assertThrows(IllegalArgumentException.class, () -> GenerationRequest.builder().prompt("x").size(64, 64).guidance(-1.0).build());
+        assertThrows(IllegalArgumentException.class, () -> GenerationRequest.builder().prompt("x").size(64, 64).count(0).build());
         assertThrows(IllegalArgumentException.class, () -> GenerationRequest.of("x", 16384, 64));
     }
 }

@@ -56,6 +56,7 @@ class PipelineGoldenTest {
     static final class Recorder implements PipelineListener {
         List<Tensor> positive;
         List<Tensor> negative;
+        List<Tensor> initialLatents;
         final List<Denoiser.Step> steps = new ArrayList<>();
         final List<float[]> stepLatents = new ArrayList<>();
         Tensor decoded;
@@ -64,6 +65,11 @@ class PipelineGoldenTest {
         public void promptEmbeddings(List<Tensor> pos, List<Tensor> neg) {
             positive = pos;
             negative = neg;
+        }
+
+        @Override
+        public void initialLatents(List<Tensor> latents) {
+            initialLatents = latents.stream().map(Tensor::copy).toList();
         }
 
         @Override
@@ -105,13 +111,13 @@ class PipelineGoldenTest {
         Object trunc = args.get("cfg_truncation");
         int width = ((Number) args.get("width")).intValue();
         int height = ((Number) args.get("height")).intValue();
-        GenerationRequest request = GenerationRequest.of(prompt, width, height)
-                .withNegativePrompt(neg == null ? "" : (String) neg)
-                .withSteps(((Number) args.get("num_inference_steps")).intValue())
-                .withGuidance(((Number) args.get("guidance_scale")).doubleValue())
-                .withCfg(cfgNorm, trunc == null ? 1.0 : ((Number) trunc).doubleValue())
-                .withMaxSequenceLength(((Number) args.get("max_sequence_length")).intValue())
-                .withSeed(((Number) meta.get("seed")).longValue());
+        GenerationRequest request = GenerationRequest.builder().prompt(prompt).size(width, height)
+                .negativePrompt(neg == null ? "" : (String) neg)
+                .steps(((Number) args.get("num_inference_steps")).intValue())
+                .guidance(((Number) args.get("guidance_scale")).doubleValue())
+                .cfgNormalization(cfgNorm).cfgTruncation(trunc == null ? 1.0 : ((Number) trunc).doubleValue())
+                .maxSequenceLength(((Number) args.get("max_sequence_length")).intValue())
+                .seed(((Number) meta.get("seed")).longValue()).build();
 
         try (SafeTensors in = SafeTensors.open(dir.resolve("inputs.safetensors"));
              SafeTensors out = SafeTensors.open(dir.resolve("outputs.safetensors"));
@@ -125,7 +131,7 @@ class PipelineGoldenTest {
             }
             if (injected) {
                 Tensor init = Golden.tensor(in, "latents_init");
-                request = request.withInitialLatents(init.reshape(16, 1, init.dim(2), init.dim(3)));
+                request = request.toBuilder().initialLatents(init.reshape(16, 1, init.dim(2), init.dim(3))).build();
             }
             Recorder rec = new Recorder();
             GeneratedImage img = pipe.generate(request, rec, Cancellation.none()).get(0);

@@ -1,0 +1,66 @@
+package io.github.zimage4j.cli;
+
+import io.github.zimage4j.io.DType;
+import io.github.zimage4j.io.Gguf;
+import io.github.zimage4j.testing.Golden;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+import picocli.CommandLine;
+
+import java.io.IOException;
+import java.io.PrintWriter;
+import java.io.StringWriter;
+import java.nio.file.Files;
+import java.nio.file.Path;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/** The quantize command: a golden transformer to GGUF, and bad requests refused before any work. */
+class QuantizeCommandTest {
+
+    @TempDir
+    Path tmp;
+
+    record Result(int code, String err) {
+    }
+
+    static Result run(String... args) {
+        CommandLine cl = Main.commandLine();
+        StringWriter err = new StringWriter();
+        cl.setErr(new PrintWriter(err, true));
+        return new Result(cl.execute(args), err.toString());
+    }
+
+    @Test
+    void writesAGgufThatOurReaderOpens() throws IOException {
+        Path in = Golden.root().resolve("pipeline/case-components/transformer");
+        Path out = tmp.resolve("t-q5_1.gguf");
+        Result r = run("quantize", in.toString(), out.toString(), "--type", "Q5_1");
+        assertEquals(0, r.code(), r.err());
+        assertTrue(r.err().contains("wrote " + out), r.err());
+        try (Gguf g = Gguf.open(out)) {
+            assertEquals(DType.Q5_1, g.get("layers.0.attention.qkv.weight").dtype());
+        }
+        Result again = run("quantize", in.toString(), out.toString(), "--type", "q8_0");
+        assertEquals(1, again.code());
+        assertTrue(again.err().contains("exists; pass --force"), again.err());
+        assertEquals(0, run("quantize", in.toString(), out.toString(), "--type", "q8_0", "--force").code());
+    }
+
+    @Test
+    void badRequestsFailBeforeWriting() {
+        Path in = Golden.root().resolve("pipeline/case-components/transformer");
+        Path out = tmp.resolve("x.gguf");
+        Result type = run("quantize", in.toString(), out.toString(), "--type", "q3_k");
+        assertEquals(1, type.code());
+        assertTrue(type.err().contains("--type: 'q3_k'"), type.err());
+        Result missing = run("quantize", tmp.resolve("nope").toString(), out.toString(), "--type", "q8_0");
+        assertTrue(missing.err().contains("does not exist"), missing.err());
+        Result vae = run("quantize", Golden.root().resolve("pipeline/case-components/vae").toString(), out.toString(), "--type", "q8_0");
+        assertEquals(1, vae.code());
+        assertTrue(vae.err().contains("not a Z-Image transformer"), vae.err());
+        assertFalse(Files.exists(out));
+    }
+}
