@@ -34,7 +34,7 @@ public final class LoraBench {
 
     /** Writes (once) the random LoRA for the transformer with these shapes. */
     public static Path randomLora(Path dir, ZImageTransformerConfig cfg, int rank, long seed, PrintStream log) throws IOException {
-        Path file = dir.resolve("lora-rank" + rank + "-bf16-seed" + seed + ".safetensors");
+        Path file = dir.resolve("lora-rank" + rank + "-" + cfg.nLayers() + "layers-bf16-seed" + seed + ".safetensors");
         if (Files.exists(file)) {
             return file;
         }
@@ -81,7 +81,7 @@ public final class LoraBench {
         // JIT warm-up of the adapter kernels on a small image (the same code paths, a fraction of the time).
         ZImageTransformer.Input first = in.get(0);
         List<ZImageTransformer.Input> small = List.of(new ZImageTransformer.Input(
-                io.github.zimage4j.tensor.Tensor.zeros(cfg.inChannels(), 1, 32, 32), first.capFeats(), first.t()));
+                io.github.zimage4j.tensor.Tensor.zeros(cfg.inChannels(), 1, 16, 16), first.capFeats(), first.t()));
         timeOnce(() -> withLora.forward(small));
         double[] base = new double[runs];
         double[] lr = new double[runs];

@@ -96,6 +96,11 @@ final class BenchCommand implements Callable<Integer> {
     @Option(names = "--steps", defaultValue = "8", description = "Denoising steps of the generate component. Default: ${DEFAULT-VALUE} (Turbo).")
     int steps;
 
+    @Option(names = "--layers", paramLabel = "N",
+            description = "Random transformer with N main layers instead of 30 (full width, all other shapes real): fits in "
+                    + "memory on a small machine; per-layer costs and ratios are those of the full model.")
+    Integer layers;
+
     @Option(names = "--lora-rank", defaultValue = "0", paramLabel = "R",
             description = "Also time the transformer with a random rank-R LoRA on every linear layer (runtime mode, alternating "
                     + "with the plain forward) and the merge of one block; 0 = off. Default: ${DEFAULT-VALUE}.")
@@ -171,8 +176,11 @@ final class BenchCommand implements Callable<Integer> {
             cfg = ZImageTransformerConfig.read(dir.resolve("config.json"));
             weights = transformer;
         } else {
-            cfg = ZImageTransformerConfig.published();
-            weights = randomCheckpoint("transformer", cfg.expectedTensors());
+            ZImageTransformerConfig p = ZImageTransformerConfig.published();
+            cfg = layers == null ? p : new ZImageTransformerConfig(p.patchSize(), p.fPatchSize(), p.inChannels(), p.dim(),
+                    layers, p.nRefinerLayers(), p.nHeads(), p.nKvHeads(), p.normEps(), p.qkNorm(), p.capFeatDim(), p.ropeTheta(),
+                    p.tScale(), p.axesDims(), p.axesLens());
+            weights = randomCheckpoint(layers == null ? "transformer" : "transformer-" + layers + "layers", cfg.expectedTensors());
         }
         long t0 = System.nanoTime();
         try (SafeTensors st = SafeTensors.open(weights)) {

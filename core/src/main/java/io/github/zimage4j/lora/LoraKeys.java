@@ -68,7 +68,9 @@ final class LoraKeys {
     /**
      * The diffusers module path of a module name in any spelling: split on both {@code .} and {@code _}, then
      * re-join the words that belong together ({@code to_q}, {@code feed_forward}, {@code noise_refiner},
-     * {@code adaLN_modulation}, {@code all_x_embedder}, …) and put dots between the rest.
+     * {@code adaLN_modulation}, {@code all_x_embedder}, …) and put dots between the rest. The original layout's
+     * {@code x_embedder} and {@code final_layer.*} become diffusers' {@code all_x_embedder.2-1} and
+     * {@code all_final_layer.2-1.*} (patch size 2, frame patch 1: every Z-Image model).
      */
     static String unflatten(String name) {
         String[] t = name.split("[._]");
@@ -102,7 +104,12 @@ final class LoraKeys {
                 out.add(w);
             }
         }
-        return String.join(".", out);
+        String joined = String.join(".", out);
+        // The original (ComfyUI) layout names the patch embedder and final layer without diffusers' "all_…2-1".
+        if (joined.equals("x_embedder")) {
+            return "all_x_embedder.2-1";
+        }
+        return joined.startsWith("final_layer.") ? "all_final_layer.2-1." + joined.substring("final_layer.".length()) : joined;
     }
 
     /** A short name for the key format of one key. */

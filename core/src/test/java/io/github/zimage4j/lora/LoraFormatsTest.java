@@ -343,7 +343,9 @@ class LoraFormatsTest {
                 "t_embedder_mlp_0", "t_embedder.mlp.0",
                 "cap_embedder_1", "cap_embedder.1",
                 "context_refiner_1_feed_forward_w3", "context_refiner.1.feed_forward.w3",
-                "layers.3.attention.to.q", "layers.3.attention.to_q");
+                "layers.3.attention.to.q", "layers.3.attention.to_q",
+                "final_layer_adaLN_modulation_1", "all_final_layer.2-1.adaLN_modulation.1",
+                "x_embedder", "all_x_embedder.2-1");
         cases.forEach((in, out) -> assertEquals(out, LoraKeys.unflatten(in), in));
     }
 
