@@ -17,7 +17,7 @@ public final class AdapterProducts {
 
     private static final VectorSpecies<Float> S = FloatVector.SPECIES_PREFERRED;
     /** Rows per task when adding the updates. */
-    private static final int ROWS_PER_TASK = 16;
+    private static final int ROWS_PER_TASK = 32;
 
     private AdapterProducts() {
     }
@@ -71,13 +71,18 @@ public final class AdapterProducts {
         }
     }
 
-    /** {@code out += scale · t·upᵀ}: each output row sums its r scaled up-columns, then is added once. */
+    /**
+     * {@code out += scale · t·upᵀ} as a register-tiled micro-kernel: a tile of 4 rows × 2 vectors of outputs
+     * sums its r products in registers (each up-vector load feeds 4 rows), then is added to {@code out} once.
+     * up is decoded once per call into {@code upT [r, out]}, so a tile reads r short contiguous vectors that
+     * stay in L1 while the row tiles pass; {@code out} is read and written once.
+     */
     private static void addLowRank(float[] t, int rows, Adapter.LowRank lr, float[] out, int outOff) {
         int n = lr.out();
         int r = lr.rank();
         float[] up = new float[n * r];
         WeightRows.decode(lr.up(), 0, n * r, up, 0);
-        float[] upT = new float[r * n]; // [r, out]: row j is up's column j, so a row update is r vector axpys
+        float[] upT = new float[r * n];
         for (int o = 0; o < n; o++) {
             for (int j = 0; j < r; j++) {
                 upT[j * n + o] = up[o * r + j];
@@ -86,40 +91,70 @@ public final class AdapterProducts {
         float scale = lr.scale();
         int tasks = (rows + ROWS_PER_TASK - 1) / ROWS_PER_TASK;
         Parallel.get().forEach(tasks, task -> {
-            float[] acc = new float[n];
-            int end = Math.min(rows, (task + 1) * ROWS_PER_TASK);
-            for (int row = task * ROWS_PER_TASK; row < end; row++) {
-                java.util.Arrays.fill(acc, 0f);
-                for (int j = 0; j < r; j++) {
-                    axpy(t[row * r + j], upT, j * n, acc, n);
-                }
-                int o0 = outOff + row * n;
-                int o = 0;
-                int bound = S.loopBound(n);
-                FloatVector sv = FloatVector.broadcast(S, scale);
-                for (; o < bound; o += S.length()) {
-                    FloatVector.fromArray(S, acc, o).fma(sv, FloatVector.fromArray(S, out, o0 + o)).intoArray(out, o0 + o);
-                }
-                for (; o < n; o++) {
-                    out[o0 + o] += scale * acc[o];
-                }
-            }
+            int r0 = task * ROWS_PER_TASK;
+            int r1 = Math.min(rows, r0 + ROWS_PER_TASK);
+            addRows(t, r0, r1, r, upT, n, scale, out, outOff);
         });
     }
 
-    private static void axpy(float a, float[] x, int xOff, float[] y, int n) {
-        if (a == 0f) {
-            return;
+    private static final int VL = S.length();
+
+    private static void addRows(float[] t, int r0, int r1, int r, float[] upT, int n, float scale, float[] out, int outOff) {
+        FloatVector sv = FloatVector.broadcast(S, scale);
+        int vecEnd = n - n % (2 * VL);
+        for (int o = 0; o < vecEnd; o += 2 * VL) {
+            int row = r0;
+            for (; row + 4 <= r1; row += 4) {
+                FloatVector a00 = FloatVector.zero(S), a01 = FloatVector.zero(S);
+                FloatVector a10 = FloatVector.zero(S), a11 = FloatVector.zero(S);
+                FloatVector a20 = FloatVector.zero(S), a21 = FloatVector.zero(S);
+                FloatVector a30 = FloatVector.zero(S), a31 = FloatVector.zero(S);
+                int t0 = row * r;
+                for (int j = 0; j < r; j++) {
+                    FloatVector u0 = FloatVector.fromArray(S, upT, j * n + o);
+                    FloatVector u1 = FloatVector.fromArray(S, upT, j * n + o + VL);
+                    FloatVector b0 = FloatVector.broadcast(S, t[t0 + j]);
+                    FloatVector b1 = FloatVector.broadcast(S, t[t0 + r + j]);
+                    FloatVector b2 = FloatVector.broadcast(S, t[t0 + 2 * r + j]);
+                    FloatVector b3 = FloatVector.broadcast(S, t[t0 + 3 * r + j]);
+                    a00 = u0.fma(b0, a00);
+                    a01 = u1.fma(b0, a01);
+                    a10 = u0.fma(b1, a10);
+                    a11 = u1.fma(b1, a11);
+                    a20 = u0.fma(b2, a20);
+                    a21 = u1.fma(b2, a21);
+                    a30 = u0.fma(b3, a30);
+                    a31 = u1.fma(b3, a31);
+                }
+                addScaled(out, outOff + row * n + o, a00, a01, sv);
+                addScaled(out, outOff + (row + 1) * n + o, a10, a11, sv);
+                addScaled(out, outOff + (row + 2) * n + o, a20, a21, sv);
+                addScaled(out, outOff + (row + 3) * n + o, a30, a31, sv);
+            }
+            for (; row < r1; row++) {
+                FloatVector a0 = FloatVector.zero(S), a1 = FloatVector.zero(S);
+                for (int j = 0; j < r; j++) {
+                    FloatVector b = FloatVector.broadcast(S, t[row * r + j]);
+                    a0 = FloatVector.fromArray(S, upT, j * n + o).fma(b, a0);
+                    a1 = FloatVector.fromArray(S, upT, j * n + o + VL).fma(b, a1);
+                }
+                addScaled(out, outOff + row * n + o, a0, a1, sv);
+            }
         }
-        FloatVector av = FloatVector.broadcast(S, a);
-        int i = 0;
-        int bound = S.loopBound(n);
-        for (; i < bound; i += S.length()) {
-            FloatVector.fromArray(S, x, xOff + i).fma(av, FloatVector.fromArray(S, y, i)).intoArray(y, i);
+        for (int row = r0; row < r1; row++) {
+            for (int o = vecEnd; o < n; o++) {
+                float s = 0;
+                for (int j = 0; j < r; j++) {
+                    s += t[row * r + j] * upT[j * n + o];
+                }
+                out[outOff + row * n + o] += scale * s;
+            }
         }
-        for (; i < n; i++) {
-            y[i] += a * x[xOff + i];
-        }
+    }
+
+    private static void addScaled(float[] out, int off, FloatVector a0, FloatVector a1, FloatVector scale) {
+        a0.fma(scale, FloatVector.fromArray(S, out, off)).intoArray(out, off);
+        a1.fma(scale, FloatVector.fromArray(S, out, off + VL)).intoArray(out, off + VL);
     }
 
     /**

@@ -104,8 +104,11 @@ public final class ZImagePipeline implements AutoCloseable {
     private ZImageTransformer transformer;
     private List<LoraSpec> boundLoras = List.of();
     private LoraTensorSource.Report loraReport = new LoraTensorSource.Report(List.of(), 0, 0, List.of());
-    /** LoRA files read so far, by path: a file is read once however often the set or strengths change. */
-    private final Map<Path, LoraFile> loraFiles = new HashMap<>();
+    /** LoRA files read so far, by path: a file is read once (again only when it changes on disk). */
+    private final Map<Path, ReadLora> loraFiles = new HashMap<>();
+
+    private record ReadLora(LoraFile file, java.nio.file.attribute.FileTime modified) {
+    }
     private final AutoencoderKL vae;
     private final ZImageControlNet controlNet; // null without one
     private final RefinerRouting refinerRouting;
@@ -509,12 +512,13 @@ public final class ZImagePipeline implements AutoCloseable {
         List<LoraTensorSource.Applied> applied = new ArrayList<>();
         for (LoraSpec spec : loras) {
             Path key = spec.file().toAbsolutePath().normalize();
-            LoraFile f = loraFiles.get(key);
-            if (f == null) {
-                f = LoraFile.read(spec.file());
-                loraFiles.put(key, f);
+            java.nio.file.attribute.FileTime modified = java.nio.file.Files.getLastModifiedTime(key);
+            ReadLora cached = loraFiles.get(key);
+            if (cached == null || !cached.modified().equals(modified)) {
+                cached = new ReadLora(LoraFile.read(key), modified);
+                loraFiles.put(key, cached);
             }
-            applied.add(new LoraTensorSource.Applied(f, spec.strength()));
+            applied.add(new LoraTensorSource.Applied(cached.file(), spec.strength()));
         }
         LoraTensorSource bound = LoraTensorSource.bind(transformerWeights, applied, options.loraMode(),
                 options.loraIgnoreUnplaced());
