@@ -5,9 +5,11 @@ import io.github.zimage4j.bench.LoraBench;
 import io.github.zimage4j.bench.Memory;
 import io.github.zimage4j.dit.ZImageTransformer;
 import io.github.zimage4j.dit.ZImageTransformerConfig;
+import io.github.zimage4j.io.Checkpoints;
 import io.github.zimage4j.io.DType;
 import io.github.zimage4j.io.RandomCheckpoint;
 import io.github.zimage4j.io.SafeTensors;
+import io.github.zimage4j.io.TensorSource;
 import io.github.zimage4j.kernels.Backend;
 import io.github.zimage4j.kernels.Backends;
 import io.github.zimage4j.tensor.Tensor;
@@ -51,7 +53,9 @@ final class BenchCommand implements Callable<Integer> {
     List<Integer> sizes;
 
     @Option(names = "--components", split = ",", defaultValue = "text-encoder,transformer,vae",
-            description = {"Components to time: text-encoder, transformer, vae, generate. Default: ${DEFAULT-VALUE}.",
+            description = {"Components to time: text-encoder, transformer, vae, generate, controlnet. Default: ${DEFAULT-VALUE}.",
+                    "controlnet times one transformer forward (= one Turbo step) with each ControlNet layout (1.0, 2.0, 2.1, Lite; "
+                            + "random full-size files) against the plain one, at the largest --sizes.",
                     "generate runs a whole Turbo text-to-image generation at the largest --sizes through the pipeline "
                             + "(prompt encoding, --steps denoising steps, VAE decode); run it alone to read its peak memory."})
     List<String> components;
@@ -86,7 +90,8 @@ final class BenchCommand implements Callable<Integer> {
     Path cache;
 
     @Option(names = "--transformer", paramLabel = "PATH",
-            description = "A real transformer checkpoint (folder with config.json, .safetensors or .index.json) instead of random weights.")
+            description = "A real transformer checkpoint instead of random weights: a diffusers folder or file, ComfyUI's single file,"
+                    + " fp8, or a GGUF (e.g. written by `zimage4j quantize`); its config comes from config.json beside it or from the shapes.")
     Path transformer;
 
     @Option(names = "--vae", paramLabel = "PATH",
@@ -122,9 +127,9 @@ final class BenchCommand implements Callable<Integer> {
             throw new IllegalArgumentException("--runs must be at least 1, got " + runs);
         }
         for (String c : components) {
-            if (!List.of("transformer", "text-encoder", "vae", "generate").contains(c)) {
+            if (!List.of("transformer", "text-encoder", "vae", "generate", "controlnet").contains(c)) {
                 throw new IllegalArgumentException("--components: unknown component '" + c
-                        + "' (known: text-encoder, transformer, vae, generate)");
+                        + "' (known: text-encoder, transformer, vae, generate, controlnet)");
             }
         }
         Backend be = Backends.select(backend);
@@ -141,6 +146,11 @@ final class BenchCommand implements Callable<Integer> {
         }
         if (components.contains("generate")) {
             benchGenerate(be, result);
+        }
+        if (components.contains("controlnet")) {
+            ZImageTransformerConfig cfg = ZImageTransformerConfig.published();
+            ControlNetBench.run(be, randomCheckpoint("transformer", cfg.expectedTensors()), cfg, this::randomCheckpoint,
+                    sizes.stream().max(Integer::compare).orElseThrow(), captionTokens, seed, log, result);
         }
         result.put("peak_rss_bytes", Memory.peakRssBytes());
         result.put("heap_committed_bytes", Runtime.getRuntime().totalMemory());
@@ -170,20 +180,26 @@ final class BenchCommand implements Callable<Integer> {
 
     private void benchTransformer(Backend be, BenchResult result) throws Exception {
         ZImageTransformerConfig cfg;
-        Path weights;
+        long t0 = System.nanoTime();
+        // A real checkpoint in any container and layout (diffusers, ComfyUI single file, GGUF, fp8): the opener
+        // decides; the config comes from config.json beside a safetensors checkpoint, else from the shapes.
+        TensorSource st;
         if (transformer != null) {
-            Path dir = Files.isDirectory(transformer) ? transformer : transformer.toAbsolutePath().getParent();
-            cfg = ZImageTransformerConfig.read(dir.resolve("config.json"));
-            weights = transformer;
+            st = Checkpoints.open(transformer);
+            Path json = Files.isDirectory(transformer) ? transformer.resolve("config.json")
+                    : transformer.toAbsolutePath().resolveSibling("config.json");
+            boolean gguf = Checkpoints.container(Checkpoints.resolve(transformer)) == Checkpoints.Container.GGUF;
+            cfg = ModelFiles.transformerConfigFor(!gguf && Files.isRegularFile(json) ? json : null, st);
+            log.printf("transformer %s: %.2f GB on disk, %s%n", transformer, Files.size(Checkpoints.resolve(transformer)) / 1e9, dtypes(st));
         } else {
             ZImageTransformerConfig p = ZImageTransformerConfig.published();
             cfg = layers == null ? p : new ZImageTransformerConfig(p.patchSize(), p.fPatchSize(), p.inChannels(), p.dim(),
                     layers, p.nRefinerLayers(), p.nHeads(), p.nKvHeads(), p.normEps(), p.qkNorm(), p.capFeatDim(), p.ropeTheta(),
                     p.tScale(), p.axesDims(), p.axesLens());
-            weights = randomCheckpoint(layers == null ? "transformer" : "transformer-" + layers + "layers", cfg.expectedTensors());
+            st = SafeTensors.open(randomCheckpoint(layers == null ? "transformer" : "transformer-" + layers + "layers",
+                    cfg.expectedTensors()));
         }
-        long t0 = System.nanoTime();
-        try (SafeTensors st = SafeTensors.open(weights)) {
+        try (st) {
             ZImageTransformer model = new ZImageTransformer(st, cfg, be);
             result.add(new BenchResult.Row("transformer-load", "-", (System.nanoTime() - t0) / 1e9, 0, 1,
                     "open + bind (pages are read on first use)"));
@@ -215,7 +231,24 @@ final class BenchCommand implements Callable<Integer> {
                             px + "x" + px, flops, runs, result, log);
                 }
             }
+            long rss = Memory.rssBytes();
+            result.add(new BenchResult.Row("transformer-resident", "-", 0, 0, 1, String.format(
+                    "RSS %.2f GB after the forwards (weights %s)", rss / 1e9, dtypes(st))));
+            result.put("transformer_rss_after_forward_bytes", rss);
+            result.put("transformer_weights", dtypes(st));
         }
+    }
+
+    /** The stored dtypes of a checkpoint and their byte totals, e.g. {@code Q8_0 6.1 GB, F32 0.1 GB}. */
+    private static String dtypes(TensorSource st) {
+        java.util.Map<DType, Long> bytes = new java.util.TreeMap<>();
+        for (String n : st.names()) {
+            var t = st.find(n);
+            bytes.merge(t.dtype(), t.data().byteSize(), Long::sum);
+        }
+        StringBuilder sb = new StringBuilder();
+        bytes.forEach((d, b) -> sb.append(sb.isEmpty() ? "" : ", ").append(d).append(String.format(" %.2f GB", b / 1e9)));
+        return sb.toString();
     }
 
     /** A cached random checkpoint for {@code shapes}, written on first use. */
@@ -235,7 +268,7 @@ final class BenchCommand implements Callable<Integer> {
         Qwen3Config cfg = Qwen3Config.QWEN3_4B;
         Path weights = textEncoder != null ? textEncoder : randomCheckpoint("text_encoder", cfg.expectedTensors());
         long t0 = System.nanoTime();
-        Qwen3TextEncoder enc = textEncoder != null ? Qwen3TextEncoder.open(weights, be) : Qwen3TextEncoder.open(weights, cfg, be);
+        Qwen3TextEncoder enc = textEncoder != null ? ModelFiles.openTextEncoder(weights, be) : Qwen3TextEncoder.open(weights, cfg, be);
         try (enc) {
             result.add(new BenchResult.Row("text-encoder-load", "-", (System.nanoTime() - t0) / 1e9, 0, 1,
                     "open + bind (pages are read on first use)"));
@@ -262,7 +295,7 @@ final class BenchCommand implements Callable<Integer> {
     private void benchVae(Backend be, BenchResult result) throws Exception {
         VaeConfig cfg = VaeConfig.flux();
         long t0 = System.nanoTime();
-        AutoencoderKL model = vae != null ? AutoencoderKL.load(vae, be)
+        AutoencoderKL model = vae != null ? ModelFiles.openVae(vae, be)
                 : AutoencoderKL.load(randomCheckpoint("vae", cfg.expectedTensors()), cfg, be);
         try (model) {
             result.add(new BenchResult.Row("vae-load", "-", (System.nanoTime() - t0) / 1e9, 0, 1, "open + bind"));
@@ -356,7 +389,7 @@ final class BenchCommand implements Callable<Integer> {
         return (c.numHiddenLayers() - 1) * (tokens * perToken + attention);
     }
 
-    private static Tensor randomTensor(Random rnd, int... shape) {
+    static Tensor randomTensor(Random rnd, int... shape) {
         Tensor t = Tensor.zeros(shape);
         float[] d = t.data();
         for (int i = 0; i < d.length; i++) {
@@ -365,7 +398,7 @@ final class BenchCommand implements Callable<Integer> {
         return t;
     }
 
-    private static double time(Runnable r) {
+    static double time(Runnable r) {
         long t0 = System.nanoTime();
         r.run();
         return (System.nanoTime() - t0) / 1e9;

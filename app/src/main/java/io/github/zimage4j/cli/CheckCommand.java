@@ -1,8 +1,10 @@
 package io.github.zimage4j.cli;
 
+import io.github.zimage4j.dit.TransformerCheckpoint;
 import io.github.zimage4j.dit.ZImageTransformerConfig;
 import io.github.zimage4j.io.CheckpointCheck;
-import io.github.zimage4j.io.SafeTensors;
+import io.github.zimage4j.io.Checkpoints;
+import io.github.zimage4j.io.TensorSource;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Parameters;
@@ -19,7 +21,8 @@ import java.util.concurrent.Callable;
 final class CheckCommand implements Callable<Integer> {
 
     @Parameters(paramLabel = "CHECKPOINT",
-            description = "A transformer folder (config.json + safetensors), a .safetensors file or a .safetensors.index.json.")
+            description = "A transformer folder (config.json + safetensors), a .safetensors file, a .safetensors.index.json"
+                    + " or a GGUF file, in diffusers or original/ComfyUI names.")
     Path checkpoint;
 
     @Option(names = "--config", paramLabel = "FILE",
@@ -34,8 +37,9 @@ final class CheckCommand implements Callable<Integer> {
             throw new IllegalArgumentException("no config.json at " + cfgFile + "; pass --config FILE");
         }
         ZImageTransformerConfig cfg = ZImageTransformerConfig.read(cfgFile);
-        try (SafeTensors st = SafeTensors.open(checkpoint)) {
-            CheckpointCheck.Report report = CheckpointCheck.compare(st.description(), cfg.expectedTensors(), st.shapes(), List.of());
+        try (TensorSource st = Checkpoints.open(checkpoint)) {
+            TensorSource named = TransformerCheckpoint.inDiffusersNames(st);
+            CheckpointCheck.Report report = CheckpointCheck.compare(st.description(), cfg.expectedTensors(), named.shapes(), List.of());
             System.out.println(report);
             return report.ok() ? 0 : 1;
         }

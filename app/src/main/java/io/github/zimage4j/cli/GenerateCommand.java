@@ -1,6 +1,10 @@
 package io.github.zimage4j.cli;
 
 import io.github.zimage4j.bench.Memory;
+import io.github.zimage4j.controlnet.ControlType;
+import io.github.zimage4j.controlnet.ZImageControlNet.RefinerRouting;
+import io.github.zimage4j.image.ImageFiles;
+import io.github.zimage4j.image.UInt8Image;
 import io.github.zimage4j.image.PngFiles;
 import io.github.zimage4j.kernels.Parallel;
 import io.github.zimage4j.lora.LoraMode;
@@ -29,7 +33,8 @@ import java.util.concurrent.Callable;
 
 /** {@code zimage4j generate}: text to image. */
 @Command(name = "generate", mixinStandardHelpOptions = true, sortOptions = false,
-        description = {"Generate images from a prompt with Z-Image or Z-Image-Turbo.",
+        description = {"Generate images from a prompt with Z-Image or Z-Image-Turbo; from an init image (--init-image, --strength),",
+                "inpaint it (--mask), or steer it with a ControlNet (--controlnet, --control-image).",
                 "",
                 "Guidance: --guidance g mixes pos + g·(pos − neg), the form Z-Image and diffusers use. The usual CFG scale w of "
                         + "A1111, ComfyUI or stable-diffusion.cpp is w = g + 1 (base model card: g = 4, i.e. w = 5). Turbo is "
@@ -69,11 +74,42 @@ final class GenerateCommand implements Callable<Integer> {
     @Option(names = "--variant", paramLabel = "turbo|base", description = "Force the variant (default: detected from the scheduler shift and model name).")
     String variant;
 
-    @Option(names = {"-W", "--width"}, defaultValue = "1024", description = "Width in pixels, a multiple of 16. Default: ${DEFAULT-VALUE}.")
-    int width;
+    @Option(names = {"-W", "--width"}, description = "Width in pixels, a multiple of 16. Default: the init image's (rounded down to a multiple of 16), else 1024.")
+    Integer width;
 
-    @Option(names = {"-H", "--height"}, defaultValue = "1024", description = "Height in pixels, a multiple of 16. Default: ${DEFAULT-VALUE}.")
-    int height;
+    @Option(names = {"-H", "--height"}, description = "Height in pixels, a multiple of 16. Default: the init image's (rounded down to a multiple of 16), else 1024.")
+    Integer height;
+
+    @Option(names = "--init-image", paramLabel = "FILE",
+            description = "Image to image: start from this PNG/JPEG (resized with Lanczos to the output size) instead of pure noise.")
+    Path initImage;
+
+    @Option(names = "--strength", paramLabel = "S",
+            description = "How much of the schedule re-noises the init image, 0..1 (1 = ignore its content). Default: 0.6; 1.0 with --mask.")
+    Double strength;
+
+    @Option(names = "--mask", paramLabel = "FILE",
+            description = "Inpainting mask for --init-image: white (≥ 128) = repaint, black = keep. Resized to the output size.")
+    Path mask;
+
+    @Option(names = "--controlnet", paramLabel = "FILE",
+            description = "A Z-Image-Turbo-Fun-Controlnet-Union file (1.0, 2.0, 2.1 or Lite; detected from the weights).")
+    Path controlNet;
+
+    @Option(names = "--control-image", paramLabel = "FILE",
+            description = "Control image for --controlnet (resized to the output size). With --init-image and --mask, a 2.x ControlNet inpaints.")
+    Path controlImage;
+
+    @Option(names = "--control-type", paramLabel = "TYPE",
+            description = "canny (edges computed here), gray (converted here), or depth|pose|hed|tile (the image is already the map). Default: the image is used as given.")
+    String controlType;
+
+    @Option(names = "--control-scale", paramLabel = "S", description = "Strength of the ControlNet hints. Default: 0.75 (diffusers).")
+    Double controlScale;
+
+    @Option(names = "--controlnet-refiner-routing", paramLabel = "diffusers|videox", defaultValue = "diffusers",
+            description = "Where a 2.x ControlNet's refiner hints go: diffusers (reference, default) or videox (the original VideoX-Fun code: into the base noise refiner). Default: ${DEFAULT-VALUE}.")
+    String refinerRouting;
 
     @Option(names = "--steps", description = "Denoising steps. Default: 8 for Turbo, 50 for base.")
     Integer steps;
@@ -144,9 +180,31 @@ final class GenerateCommand implements Callable<Integer> {
         }
         LoraMode mode = LoraMode.parse(loraMode);
         GenerationRequest request = GenerationRequest.builder().prompt(text).negativePrompt(negativePrompt)
-                .size(width, height).steps(steps).guidance(guidance).cfgNormalization(cfgNormalization)
-                .cfgTruncation(cfgTruncation).seed(firstSeed).count(batch).maxSequenceLength(maxSequenceLength)
-                .loras(loraSpecs).build();
+                .size(width == null ? 0 : width, height == null ? 0 : height).steps(steps).guidance(guidance)
+                .cfgNormalization(cfgNormalization).cfgTruncation(cfgTruncation).seed(firstSeed).count(batch)
+                .maxSequenceLength(maxSequenceLength)
+                .initImage(initImage == null ? null : readImage("--init-image", initImage, false))
+                .strength(strength)
+                // Read as RGB: the pipeline resizes, then converts to gray, in diffusers' order.
+                .mask(mask == null ? null : readImage("--mask", mask, false))
+                .controlImage(controlImage == null ? null : readImage("--control-image", controlImage, false))
+                .controlType(controlType == null ? null : ControlType.parse(controlType))
+                .controlScale(controlScale)
+                .loras(loraSpecs)
+                .build();
+        if (controlImage != null && controlNet == null) {
+            throw new IllegalArgumentException("--control-image needs --controlnet FILE");
+        }
+        if (controlNet != null && controlImage == null) {
+            throw new IllegalArgumentException("--controlnet needs --control-image FILE (the map it follows)");
+        }
+        if (controlNet != null && !Files.exists(controlNet)) {
+            throw new IllegalArgumentException("--controlnet: " + controlNet + " does not exist");
+        }
+        RefinerRouting routing = RefinerRouting.parse(refinerRouting);
+        for (String note : request.notes()) {
+            err.println("note: " + note);
+        }
         List<Path> targets = outputs(firstSeed);
         ModelFiles files = ModelFiles.resolve(model, new ModelFiles.Overrides(transformer, textEncoder, vae, tokenizer));
         Variant forced = variant == null ? null : Variant.parse(variant);
@@ -169,8 +227,9 @@ final class GenerateCommand implements Callable<Integer> {
         });
         Runtime.getRuntime().addShutdownHook(hook);
         long t0 = System.nanoTime();
-        try (ZImagePipeline pipe = ZImagePipeline.load(files,
-                new ZImagePipeline.Options(backend, forced).withLoras(mode, loraIgnoreUnmatched))) {
+        ZImagePipeline.Options options = new ZImagePipeline.Options(backend, forced).withControlNet(controlNet, routing)
+                .withLoras(mode, loraIgnoreUnmatched);
+        try (ZImagePipeline pipe = ZImagePipeline.load(files, options)) {
             if (!loraSpecs.isEmpty()) {
                 long tl = System.nanoTime();
                 LoraTensorSource.Report report = pipe.useLoras(loraSpecs);
@@ -182,7 +241,7 @@ final class GenerateCommand implements Callable<Integer> {
             int nSteps = steps != null ? steps : pipe.variant().defaultSteps();
             double g = guidance != null ? guidance : pipe.variant().defaultGuidance();
             err.printf("%s (%s) · %dx%d · %d steps · guidance %s · seed %d%s · backend %s · %d threads%n",
-                    files.name(), pipe.variant().displayName(), width, height, nSteps, trim(g), firstSeed,
+                    files.name(), pipe.variant().displayName(), request.width(), request.height(), nSteps, trim(g), firstSeed,
                     batch > 1 ? "…" + (firstSeed + batch - 1) : "", pipe.backend().name(), Parallel.get().threads());
             if (verbose) {
                 err.printf("loaded in %.1f s%n", (System.nanoTime() - t0) / 1e9);
@@ -215,6 +274,18 @@ final class GenerateCommand implements Callable<Integer> {
             err.printf("total %.1f s · peak resident memory %.2f GB%n", (System.nanoTime() - t0) / 1e9, Memory.peakRssBytes() / 1e9);
         }
         return 0;
+    }
+
+    /** An image option's file, decoded before any model is read; a bad file is an error naming the option. */
+    private static UInt8Image readImage(String option, Path file, boolean gray) throws java.io.IOException {
+        if (!Files.isRegularFile(file)) {
+            throw new IllegalArgumentException(option + ": " + file + " is not a file");
+        }
+        try {
+            return gray ? ImageFiles.readGray(file) : ImageFiles.readRgb(file);
+        } catch (java.io.IOException | RuntimeException e) {
+            throw new IllegalArgumentException(option + ": cannot read " + file + ": " + e.getMessage(), e);
+        }
     }
 
     private String promptText() throws java.io.IOException {

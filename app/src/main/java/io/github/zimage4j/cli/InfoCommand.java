@@ -1,7 +1,9 @@
 package io.github.zimage4j.cli;
 
 import io.github.zimage4j.io.DType;
-import io.github.zimage4j.io.SafeTensors;
+import io.github.zimage4j.io.Checkpoints;
+import io.github.zimage4j.io.TensorSource;
+import io.github.zimage4j.pipeline.CheckpointInfo;
 import io.github.zimage4j.pipeline.ModelFiles;
 import io.github.zimage4j.pipeline.Variant;
 import io.github.zimage4j.scheduler.SchedulerConfig;
@@ -10,17 +12,25 @@ import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Parameters;
 
+import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Map;
 import java.util.TreeMap;
 import java.util.concurrent.Callable;
 
-/** {@code zimage4j info MODEL}: what a model is made of, from its headers and configs only. */
+/**
+ * {@code zimage4j info MODEL|FILE}: what a model is made of, or what one checkpoint file is, from its
+ * headers and configs only.
+ */
 @Command(name = "info", mixinStandardHelpOptions = true,
-        description = "Show a model's variant and, per component, its location, dtypes, tensor count and size. Reads only headers and configs.")
+        description = {"Show a model's variant and, per component, its location, dtypes, tensor count and size;"
+                + " or, for one checkpoint FILE (safetensors, shard index or GGUF; ComfyUI, diffusers or llama.cpp names),"
+                + " its container, component, layout, dtypes and the config it has or implies.",
+                "Reads only headers and configs. Exits non-zero when a file is invalid or does not match its config."})
 final class InfoCommand implements Callable<Integer> {
 
-    @Parameters(arity = "0..1", paramLabel = "MODEL", description = "A diffusers model folder or a Hugging Face repo id in the local cache.")
+    @Parameters(arity = "0..1", paramLabel = "MODEL|FILE", description = "A diffusers model folder, a Hugging Face repo id"
+            + " in the local cache, or one checkpoint file (or component folder).")
     String model;
 
     @Option(names = "--transformer", paramLabel = "PATH", description = "Transformer weights (overrides MODEL's).")
@@ -34,6 +44,12 @@ final class InfoCommand implements Callable<Integer> {
 
     @Override
     public Integer call() throws Exception {
+        if (model != null && transformer == null && textEncoder == null && vae == null) {
+            Path p = Path.of(model);
+            if (Files.isRegularFile(p) || (Files.isDirectory(p) && !Files.isRegularFile(p.resolve("model_index.json")))) {
+                return describe(p);
+            }
+        }
         ModelFiles f = ModelFiles.resolve(model, new ModelFiles.Overrides(transformer, textEncoder, vae, null));
         SchedulerConfig sched = f.schedulerConfig() != null ? SchedulerConfig.read(f.schedulerConfig()) : null;
         Variant v = Variant.detect(sched == null ? null : sched.shift(), f.name());
@@ -50,8 +66,34 @@ final class InfoCommand implements Callable<Integer> {
         return 0;
     }
 
+    /** One checkpoint: 0 when it is a valid component matching its config, 1 otherwise. */
+    private static int describe(Path path) throws Exception {
+        CheckpointInfo info = CheckpointInfo.of(path);
+        System.out.println("file:         " + info.file());
+        System.out.println("container:    " + switch (info.container()) {
+            case SAFETENSORS -> "safetensors";
+            case SHARDED_SAFETENSORS -> "sharded safetensors (index)";
+            case GGUF -> "GGUF";
+        });
+        System.out.println("component:    " + info.component() + ", " + info.layout() + " layout");
+        System.out.printf("tensors:      %d, %.3f GB%n", info.tensors(), info.bytes() / 1e9);
+        StringBuilder types = new StringBuilder();
+        info.dtypes().forEach((d, agg) -> types.append(types.isEmpty() ? "" : ", ").append(d.name())
+                .append(" (").append(agg[0]).append(agg[0] == 1 ? " tensor)" : " tensors)"));
+        System.out.println("dtypes:       " + types);
+        System.out.println("config:       " + info.config());
+        System.out.println("              (" + info.configFrom() + ")");
+        if (!info.check().ok()) {
+            System.out.println("check:        FAILED");
+            System.out.println(info.check());
+            return 1;
+        }
+        System.out.println("check:        every tensor present with the shape the config implies");
+        return 0;
+    }
+
     private static void component(String label, Path weights, Path config) throws Exception {
-        try (SafeTensors st = SafeTensors.open(weights)) {
+        try (TensorSource st = Checkpoints.open(weights)) {
             Map<DType, long[]> byType = new TreeMap<>();
             long bytes = 0;
             for (String name : st.names()) {
@@ -62,11 +104,11 @@ final class InfoCommand implements Callable<Integer> {
                 bytes += t.data().byteSize();
             }
             StringBuilder types = new StringBuilder();
-            byType.forEach((d, agg) -> types.append(types.isEmpty() ? "" : ", ").append(d.safetensorsName())
+            byType.forEach((d, agg) -> types.append(types.isEmpty() ? "" : ", ").append(d.name())
                     .append(" (").append(agg[0]).append(" tensors)"));
             System.out.printf("%-13s %s%n", label + ":", st.description());
             System.out.printf("              %d tensors, %.2f GB, %s; config: %s%n", st.names().size(), bytes / 1e9, types,
-                    config == null ? "published defaults" : config);
+                    config == null ? "derived from the tensor shapes" : config);
         }
     }
 }

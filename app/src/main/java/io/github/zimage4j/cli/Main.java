@@ -8,9 +8,9 @@ import picocli.CommandLine.Command;
         mixinStandardHelpOptions = true,
         versionProvider = Main.Version.class,
         description = "Z-Image and Z-Image-Turbo text-to-image in native Java.",
-        subcommands = {GenerateCommand.class, InfoCommand.class, CheckCommand.class, ConvertCommand.class, BenchCommand.class,
+        subcommands = {GenerateCommand.class, PreprocessCommand.class, InfoCommand.class, CheckCommand.class, ConvertCommand.class, BenchCommand.class,
                 PullCommand.class, QuantizeCommand.class,
-                TinyModelCommand.class, LoraInfoCommand.class, CommandLine.HelpCommand.class})
+                TinyModelCommand.class, ServeCommand.class, LoraInfoCommand.class, CommandLine.HelpCommand.class})
 public final class Main implements Runnable {
 
     @CommandLine.Spec

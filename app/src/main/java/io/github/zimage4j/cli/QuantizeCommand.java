@@ -1,7 +1,8 @@
 package io.github.zimage4j.cli;
 
 import io.github.zimage4j.io.DType;
-import io.github.zimage4j.io.SafeTensors;
+import io.github.zimage4j.io.Checkpoints;
+import io.github.zimage4j.io.TensorSource;
 import io.github.zimage4j.quantize.TransformerQuantizer;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Model.CommandSpec;
@@ -63,7 +64,7 @@ final class QuantizeCommand implements Callable<Integer> {
         }
         PrintWriter err = spec.commandLine().getErr();
         boolean terminal = System.console() != null;
-        try (SafeTensors src = SafeTensors.open(input)) {
+        try (TensorSource src = Checkpoints.open(input)) {
             List<TransformerQuantizer.Planned> plan = TransformerQuantizer.plan(src, target);
             long in = 0;
             Map<DType, Integer> counts = new TreeMap<>();

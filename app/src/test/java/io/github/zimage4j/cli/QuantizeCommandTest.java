@@ -47,6 +47,21 @@ class QuantizeCommandTest {
         assertEquals(1, again.code());
         assertTrue(again.err().contains("exists; pass --force"), again.err());
         assertEquals(0, run("quantize", in.toString(), out.toString(), "--type", "q8_0", "--force").code());
+
+        // The quantized file benchmarks like any transformer (config derived from its shapes).
+        java.io.PrintStream stdout = System.out;
+        java.io.ByteArrayOutputStream json = new java.io.ByteArrayOutputStream();
+        Result bench;
+        try {
+            System.setOut(new java.io.PrintStream(json, true, java.nio.charset.StandardCharsets.UTF_8));
+            bench = run("bench", "--components", "transformer", "--transformer", out.toString(), "--sizes", "64",
+                    "--caption-tokens", "8", "--backend", "java", "--json");
+        } finally {
+            System.setOut(stdout);
+        }
+        assertEquals(0, bench.code(), bench.err());
+        String report = json.toString(java.nio.charset.StandardCharsets.UTF_8);
+        assertTrue(report.contains("transformer-resident") && report.contains("Q8_0"), report);
     }
 
     @Test

@@ -23,7 +23,8 @@ import java.util.concurrent.TimeUnit;
 
 /**
  * {@link Backend#linear}, {@code out[m, n] = x[m, k] · Wᵀ}, on the diffusion transformer's layer shapes
- * (model width 3840, feed-forward width 10240) with the weight in native memory as BF16 or F32.
+ * (model width 3840, feed-forward width 10240) with the weight in native memory as BF16 or F32, or
+ * GGUF-quantized as Q8_0 or Q4_K (decoded inside the product).
  *
  * <p>One operation is one product: {@code 2·m·k·n} FLOP (a multiply-add counts 2), so
  * {@code GFLOP/s = 2·m·k·n / (ms per op · 10⁶)}. The row counts span the regimes the model runs: 14 (a
@@ -73,7 +74,7 @@ public class GemmBench {
         @Param({"qkv", "ffn_up", "ffn_down"})
         public String shape;
 
-        @Param({"BF16", "F32"})
+        @Param({"BF16", "F32", "Q8_0", "Q4_K"})
         public DType dtype;
 
         @Param({"java", "onednn"})

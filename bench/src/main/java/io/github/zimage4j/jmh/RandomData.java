@@ -23,10 +23,13 @@ final class RandomData {
     private static final ValueLayout.OfFloat F32 = ValueLayout.JAVA_FLOAT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
     private static final ValueLayout.OfShort BF16 = ValueLayout.JAVA_SHORT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
 
-    /** A weight of the given dtype (BF16 or F32) in {@code arena}, values uniform in [-bound, bound). */
+    /**
+     * A weight of the given dtype in {@code arena}: BF16 or F32 values uniform in [-bound, bound), or Q8_0 /
+     * Q4_K blocks of random quants whose scales (d, dmin) are about bound / 64.
+     */
     static StoredTensor weight(Arena arena, String name, DType dtype, float bound, long seed, long... shape) {
         long n = StoredTensor.numel(shape);
-        MemorySegment data = arena.allocate(n * dtype.bytes(), 64);
+        MemorySegment data = arena.allocate(dtype.byteSize(n), 64);
         SplittableRandom random = new SplittableRandom(seed);
         switch (dtype) {
             case F32 -> {
@@ -39,7 +42,19 @@ final class RandomData {
                     data.setAtIndex(BF16, i, FloatFormats.floatToBf16(uniform(random, bound)));
                 }
             }
-            default -> throw new IllegalArgumentException("benchmark weights are BF16 or F32, not " + dtype);
+            case Q8_0, Q4_K -> {
+                for (long i = 0; i < data.byteSize(); i++) {
+                    data.set(ValueLayout.JAVA_BYTE, i, (byte) random.nextInt(256));
+                }
+                short scale = Float.floatToFloat16(bound / 64);
+                for (long b = 0; b < data.byteSize(); b += dtype.blockBytes()) {
+                    data.set(BF16, b, scale);
+                    if (dtype == DType.Q4_K) {
+                        data.set(BF16, b + 2, scale);
+                    }
+                }
+            }
+            default -> throw new IllegalArgumentException("benchmark weights are BF16, F32, Q8_0 or Q4_K, not " + dtype);
         }
         return new StoredTensor(name, "random weights", dtype, shape, data);
     }

@@ -157,7 +157,9 @@ public final class ZImageControlNet implements AutoCloseable {
         if (count == 0) {
             throw new ModelFileException(src + ": no control_layers.0.after_proj.weight");
         }
-        lite = controlInDim == 33 && count <= 4;
+        // Lite: 2.x with hints sparser than every second main layer (3 blocks for 30 layers; 2.x has 15). For
+        // the full-size model this is diffusers' "control_layers.4 absent" rule; it also holds for smaller configs.
+        lite = controlInDim == 33 && 2 * count < cfg.nLayers();
         // Places: the config's, else one every nLayers/count main layers (ComfyUI's rule; [0,5,…,25] for 6
         // blocks, [0,2,…,28] for 15, [0,10,20] for Lite).
         int[] derived = new int[count];
@@ -204,24 +206,10 @@ public final class ZImageControlNet implements AutoCloseable {
         }
 
         // Every tensor, checked at once against what this layout implies for this transformer.
-        Map<String, long[]> expected = new LinkedHashMap<>();
-        long d = cfg.dim();
-        expected.put(embedName + ".weight", new long[]{d, (long) perPatch * controlInDim});
-        expected.put(embedName + ".bias", new long[]{d});
-        for (int k = 0; k < count; k++) {
-            controlBlockTensors(expected, "control_layers." + k, k == 0);
-        }
+        Map<String, long[]> expected = expectedTensors(cfg, controlInDim, count, refinerKind);
         List<String> ignored = new ArrayList<>();
         if (refinerKind == RefinerKind.CONTROL_LAYERS) {
             w.names().stream().filter(n -> n.startsWith("control_noise_refiner.")).forEach(ignored::add);
-        } else {
-            for (int j = 0; j < nRef; j++) {
-                if (refinerKind == RefinerKind.PLAIN_BLOCKS) {
-                    cfg.blockTensors(expected, "control_noise_refiner." + j, true);
-                } else {
-                    controlBlockTensors(expected, "control_noise_refiner." + j, j == 0);
-                }
-            }
         }
         CheckpointCheck.compare(src + " (as a " + describeLayout() + " ControlNet for a " + cfg.nLayers() + "-layer, dim-"
                 + cfg.dim() + " transformer)", expected, w.shapes(), ignored).throwIfFailed();
@@ -249,7 +237,34 @@ public final class ZImageControlNet implements AutoCloseable {
         }
     }
 
-    private void controlBlockTensors(Map<String, long[]> t, String p, boolean first) {
+    /**
+     * Every tensor (name → shape) of a ControlNet with this layout for the transformer {@code cfg}: what a
+     * file is checked against, and what a benchmark's random file holds. A 2.0 file's
+     * {@code control_noise_refiner.*} tensors are unused and not listed.
+     */
+    public static Map<String, long[]> expectedTensors(ZImageTransformerConfig cfg, int controlInDim, int controlLayers,
+                                                      RefinerKind refinerKind) {
+        Map<String, long[]> t = new LinkedHashMap<>();
+        long d = cfg.dim();
+        String embedName = "control_all_x_embedder." + cfg.patchKey();
+        t.put(embedName + ".weight", new long[]{d, (long) cfg.fPatchSize() * cfg.patchSize() * cfg.patchSize() * controlInDim});
+        t.put(embedName + ".bias", new long[]{d});
+        for (int k = 0; k < controlLayers; k++) {
+            controlBlockTensors(cfg, t, "control_layers." + k, k == 0);
+        }
+        if (refinerKind != RefinerKind.CONTROL_LAYERS) {
+            for (int j = 0; j < cfg.nRefinerLayers(); j++) {
+                if (refinerKind == RefinerKind.PLAIN_BLOCKS) {
+                    cfg.blockTensors(t, "control_noise_refiner." + j, true);
+                } else {
+                    controlBlockTensors(cfg, t, "control_noise_refiner." + j, j == 0);
+                }
+            }
+        }
+        return t;
+    }
+
+    private static void controlBlockTensors(ZImageTransformerConfig cfg, Map<String, long[]> t, String p, boolean first) {
         cfg.blockTensors(t, p, true);
         long d = cfg.dim();
         t.put(p + ".after_proj.weight", new long[]{d, d});

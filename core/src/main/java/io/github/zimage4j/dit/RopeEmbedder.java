@@ -28,11 +28,11 @@ final class RopeEmbedder {
             cos[a] = new float[axesLens[a] * half];
             sin[a] = new float[axesLens[a] * half];
             for (int j = 0; j < half; j++) {
-                double freq = 1.0 / Math.pow(theta, (2.0 * j) / d);
+                double freq = 1.0 / StrictMath.pow(theta, (2.0 * j) / d);
                 for (int pos = 0; pos < axesLens[a]; pos++) {
                     float angle = (float) (pos * freq);
-                    cos[a][pos * half + j] = (float) Math.cos(angle);
-                    sin[a][pos * half + j] = (float) Math.sin(angle);
+                    cos[a][pos * half + j] = (float) StrictMath.cos(angle);
+                    sin[a][pos * half + j] = (float) StrictMath.sin(angle);
                 }
             }
         }

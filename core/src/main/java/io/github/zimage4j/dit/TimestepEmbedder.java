@@ -32,17 +32,17 @@ final class TimestepEmbedder {
         int half = T_FREQ_DIM / 2;
         float[] freqs = new float[half];
         // float32 throughout, as the reference: exp(-ln(P) · i / half).
-        float negLog = (float) -Math.log(MAX_PERIOD);
+        float negLog = (float) -StrictMath.log(MAX_PERIOD);
         for (int i = 0; i < half; i++) {
-            freqs[i] = (float) Math.exp((negLog * i) / half);
+            freqs[i] = (float) StrictMath.exp((negLog * i) / half);
         }
         float[] sinusoid = new float[b * T_FREQ_DIM];
         for (int s = 0; s < b; s++) {
             float scaled = t[s] * tScale;
             for (int i = 0; i < half; i++) {
                 float arg = scaled * freqs[i];
-                sinusoid[s * T_FREQ_DIM + i] = (float) Math.cos(arg);
-                sinusoid[s * T_FREQ_DIM + half + i] = (float) Math.sin(arg);
+                sinusoid[s * T_FREQ_DIM + i] = (float) StrictMath.cos(arg);
+                sinusoid[s * T_FREQ_DIM + half + i] = (float) StrictMath.sin(arg);
             }
         }
         float[] hidden = new float[b * T_EMBED_MID];

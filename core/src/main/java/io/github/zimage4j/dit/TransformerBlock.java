@@ -99,9 +99,9 @@ public final class TransformerBlock {
             float[] gateMlp = new float[dim];
             for (int i = 0; i < dim; i++) {
                 scaleMsa[i] = 1f + m[o + i];
-                gateMsa[i] = (float) Math.tanh(m[o + dim + i]);
+                gateMsa[i] = (float) StrictMath.tanh(m[o + dim + i]);
                 scaleMlp[i] = 1f + m[o + 2 * dim + i];
-                gateMlp[i] = (float) Math.tanh(m[o + 3 * dim + i]);
+                gateMlp[i] = (float) StrictMath.tanh(m[o + 3 * dim + i]);
             }
             out[s] = new Modulation(scaleMsa, gateMsa, scaleMlp, gateMlp);
         }

@@ -26,9 +26,8 @@ import static io.github.zimage4j.dit.ZImageTransformerConfig.SEQ_MULTI_OF;
  * Lc the padded caption length, image pad tokens (0, 0, 0). Pad tokens are attended like any other
  * token, as in the reference.
  *
- * <p>A call takes any number of samples whose latent sizes and caption lengths may differ; their rows
- * are packed together for the projections and attend only within their own sample, so no batch mask
- * and no wasted padding rows are needed.
+ * <p>A call takes any number of samples whose latent sizes and caption lengths may differ; each attends
+ * only within itself, so no batch mask and no wasted padding rows are needed.
  */
 public final class ZImageTransformer {
 
@@ -64,10 +63,12 @@ public final class ZImageTransformer {
     }
 
     /**
-     * Binds a checkpoint's tensors (diffusers names) to the model. The whole tensor set is checked first
-     * so a wrong file reports every missing, unexpected and mis-shaped tensor at once.
+     * Binds a checkpoint's tensors to the model: diffusers names, or the original / ComfyUI layout seen
+     * through {@link TransformerCheckpoint#inDiffusersNames}. The whole tensor set is checked first so a
+     * wrong file reports every missing, unexpected and mis-shaped tensor at once.
      */
-    public ZImageTransformer(TensorSource w, ZImageTransformerConfig cfg, Backend backend) throws ModelFileException {
+    public ZImageTransformer(TensorSource weights, ZImageTransformerConfig cfg, Backend backend) throws ModelFileException {
+        TensorSource w = TransformerCheckpoint.inDiffusersNames(weights);
         CheckpointCheck.compare(w.description(), cfg.expectedTensors(), w.shapes(), List.of()).throwIfFailed();
         this.cfg = cfg;
         this.backend = backend;
@@ -96,6 +97,11 @@ public final class ZImageTransformer {
 
     public ZImageTransformerConfig config() {
         return cfg;
+    }
+
+    /** How the main layers' weights are stored (what decides the products' precision on a backend). */
+    public io.github.zimage4j.io.DType weightDtype() {
+        return capEmbedder.weight().dtype();
     }
 
     public List<Tensor> forward(List<Input> inputs) {
@@ -292,9 +298,30 @@ public final class ZImageTransformer {
      * Predicts {@code x0 − noise} for each sample (the pipeline negates it for the Euler step). Not
      * thread-safe: calls share scratch buffers (and the compute pool is shared anyway).
      *
+     * <p>Samples run one after another, never with their rows packed into shared products: a kernel may
+     * choose its blocking, and with it the summation order, from the row count (the Java GEMM switches
+     * paths at 48 rows, oneDNN picks its own), so an image of a batch would get other bits than the same
+     * image alone. One sample's rows are still one product each. A residual hook (a ControlNet) sees the
+     * whole batch in one pass, as the reference computes its hints, so with a hook the samples are packed.
+     *
      * @param hook residuals to add (a ControlNet), or null
      */
     public synchronized List<Tensor> forward(List<Input> inputs, Trace trace, ResidualHook hook) {
+        if (hook != null) {
+            return forwardTogether(inputs, trace, hook);
+        }
+        List<Tensor> result = new ArrayList<>(inputs.size());
+        for (int s = 0; s < inputs.size(); s++) {
+            int sample = s;
+            Trace renumbered = trace == null ? null
+                    : (name, ignored, data, offset, rows, cols) -> trace.record(name, sample, data, offset, rows, cols);
+            result.addAll(forwardTogether(List.of(inputs.get(s)), renumbered, null));
+        }
+        return result;
+    }
+
+    /** All samples' rows packed into each product (see {@link #forward} for when). */
+    private List<Tensor> forwardTogether(List<Input> inputs, Trace trace, ResidualHook hook) {
         int n = inputs.size();
         if (n == 0) {
             return List.of();

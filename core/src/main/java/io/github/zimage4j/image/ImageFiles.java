@@ -79,40 +79,61 @@ public final class ImageFiles {
         }
     }
 
+    /** Encoded image bytes (PNG or JPEG, e.g. from a request body) as RGB; {@code name} names them in errors. */
+    public static UInt8Image readRgb(byte[] data, String name) throws IOException {
+        return toRgb(decode(data, name));
+    }
+
+    /** Encoded image bytes (PNG or JPEG) as one gray channel; {@code name} names them in errors. */
+    public static UInt8Image readGray(byte[] data, String name) throws IOException {
+        return toGray(decode(data, name));
+    }
+
     private static BufferedImage decode(Path file) throws IOException {
         if (!Files.isRegularFile(file)) {
             throw new NoSuchFileException(file.toString(), null, Files.exists(file) ? "not a regular file" : "no such image file");
         }
-        String format = sniff(file);
-        try (ImageInputStream in = ImageIO.createImageInputStream(file.toFile())) {
-            Iterator<ImageReader> readers = ImageIO.getImageReadersByFormatName(format);
-            if (!readers.hasNext()) {
-                throw new IOException(file + ": no " + format + " decoder in this Java runtime");
-            }
-            ImageReader reader = readers.next();
-            try {
-                reader.setInput(in, true, true);
-                long pixels = (long) reader.getWidth(0) * reader.getHeight(0);
-                if (pixels > MAX_PIXELS) {
-                    throw new IOException(file + ": " + reader.getWidth(0) + "x" + reader.getHeight(0)
-                            + " is too large to load (over " + MAX_PIXELS + " pixels)");
-                }
-                return reader.read(0);
-            } catch (IIOException | RuntimeException e) {
-                throw new IOException(file + ": cannot decode this " + format + " file (" + e.getMessage() + ")", e);
-            } finally {
-                reader.dispose();
-            }
-        }
-    }
-
-    /** The format from the file's first bytes; anything but PNG and JPEG is refused by name. */
-    private static String sniff(Path file) throws IOException {
         byte[] head = new byte[12];
         int n;
         try (InputStream in = Files.newInputStream(file)) {
             n = in.readNBytes(head, 0, head.length);
         }
+        String format = sniff(head, n, file.toString());
+        try (ImageInputStream in = ImageIO.createImageInputStream(file.toFile())) {
+            return decode(in, format, file.toString());
+        }
+    }
+
+    private static BufferedImage decode(byte[] data, String name) throws IOException {
+        String format = sniff(data, data.length, name);
+        try (ImageInputStream in = ImageIO.createImageInputStream(new java.io.ByteArrayInputStream(data))) {
+            return decode(in, format, name);
+        }
+    }
+
+    private static BufferedImage decode(ImageInputStream in, String format, String name) throws IOException {
+        Iterator<ImageReader> readers = ImageIO.getImageReadersByFormatName(format);
+        if (!readers.hasNext()) {
+            throw new IOException(name + ": no " + format + " decoder in this Java runtime");
+        }
+        ImageReader reader = readers.next();
+        try {
+            reader.setInput(in, true, true);
+            long pixels = (long) reader.getWidth(0) * reader.getHeight(0);
+            if (pixels > MAX_PIXELS) {
+                throw new IOException(name + ": " + reader.getWidth(0) + "x" + reader.getHeight(0)
+                        + " is too large to load (over " + MAX_PIXELS + " pixels)");
+            }
+            return reader.read(0);
+        } catch (IIOException | RuntimeException e) {
+            throw new IOException(name + ": cannot decode this " + format + " file (" + e.getMessage() + ")", e);
+        } finally {
+            reader.dispose();
+        }
+    }
+
+    /** The format from the first bytes; anything but PNG and JPEG is refused by name. */
+    private static String sniff(byte[] head, int n, String name) throws IOException {
         if (n >= 8 && (head[0] & 0xFF) == 0x89 && head[1] == 'P' && head[2] == 'N' && head[3] == 'G') {
             return "png";
         }
@@ -126,7 +147,7 @@ public final class ImageFiles {
                 : n >= 2 && head[0] == 'B' && head[1] == 'M' ? "a BMP image"
                 : n >= 4 && ((head[0] == 'I' && head[1] == 'I') || (head[0] == 'M' && head[1] == 'M')) ? "a TIFF image"
                 : "not a recognized image";
-        throw new IOException(file + ": " + what + "; zimage4j reads PNG and JPEG files");
+        throw new IOException(name + ": " + what + "; zimage4j reads PNG and JPEG files");
     }
 
     private static UInt8Image toRgb(BufferedImage img) {

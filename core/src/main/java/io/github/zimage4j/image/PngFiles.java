@@ -62,6 +62,20 @@ public final class PngFiles {
         write(target, image, text);
     }
 
+    /** The PNG bytes of {@code image} with {@code metadata}, as {@link #write(Path, UInt8Image, GenerationMetadata)} writes them. */
+    public static byte[] toBytes(UInt8Image image, GenerationMetadata metadata) {
+        Map<String, String> text = new LinkedHashMap<>();
+        text.put(PARAMETERS_KEY, metadata.toA1111Parameters());
+        text.put(METADATA_KEY, metadata.toJson());
+        java.io.ByteArrayOutputStream out = new java.io.ByteArrayOutputStream();
+        try {
+            encode(image, text, out);
+        } catch (IOException e) {
+            throw new java.io.UncheckedIOException(e); // in memory: cannot happen
+        }
+        return out.toByteArray();
+    }
+
     /** Writes {@code image} with the given text chunks (keyword → text) to {@code target} atomically. */
     public static void write(Path target, UInt8Image image, Map<String, String> text) throws IOException {
         Path dir = target.toAbsolutePath().getParent();

@@ -380,7 +380,7 @@ public final class Gguf implements TensorSource {
         return tensors.get(name);
     }
 
-    /** Drops the mapped pages from resident memory (they come back from the page cache on use). */
+    @Override
     public void releaseResidentPages() {
         ResidentPages.release(mapping);
     }

@@ -108,7 +108,7 @@ public final class SafeTensors implements TensorSource {
         return ps.stream().map(p -> p.getFileName().toString()).toList();
     }
 
-    private static SafeTensors openSharded(Path index) throws IOException {
+    static SafeTensors openSharded(Path index) throws IOException {
         Map<String, Object> json = Json.parseObject(index);
         if (!(json.get("weight_map") instanceof Map<?, ?> weightMap)) {
             throw new ModelFileException(index + ": no \"weight_map\" object");
@@ -307,10 +307,8 @@ public final class SafeTensors implements TensorSource {
         return tensors.get(name);
     }
 
-    /**
-     * Drops the mapped pages from this process's resident memory; they come back from the OS page cache
-     * on next use. A pipeline calls this between stages so only one model is resident at a time.
-     */
+    /** A pipeline calls this between stages so only one model is resident at a time. */
+    @Override
     public void releaseResidentPages() {
         for (MemorySegment m : mappings) {
             ResidentPages.release(m);

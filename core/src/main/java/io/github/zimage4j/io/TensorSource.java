@@ -63,6 +63,13 @@ public interface TensorSource extends AutoCloseable {
         return out;
     }
 
+    /**
+     * Drops the mapped pages from this process's resident memory; they come back from the OS page cache
+     * on next use. Nothing to do for sources that map nothing; views pass it on.
+     */
+    default void releaseResidentPages() {
+    }
+
     /** Unmaps the files. Tensors taken from this source must not be used afterwards. */
     @Override
     void close();

@@ -1,7 +1,6 @@
 package io.github.zimage4j.kernels;
 
 import jdk.incubator.vector.FloatVector;
-import jdk.incubator.vector.VectorOperators;
 import jdk.incubator.vector.VectorSpecies;
 
 /** Element-wise activations, vectorized, parallel over chunks. */
@@ -29,17 +28,16 @@ public final class Activations {
     }
 
     public static float silu(float x) {
-        return x / (1f + (float) Math.exp(-x));
+        return Exp.silu(x);
     }
 
     /** {@code x = silu(x)} in place over {@code x[off … off+n)}. */
     public static void silu(float[] x, int off, int n) {
         chunks(n, (from, to) -> {
             int i = from;
-            FloatVector one = FloatVector.broadcast(S, 1f);
             for (; i + VL <= to; i += VL) {
                 FloatVector v = FloatVector.fromArray(S, x, off + i);
-                v.div(one.add(v.neg().lanewise(VectorOperators.EXP))).intoArray(x, off + i);
+                Exp.silu(v).intoArray(x, off + i);
             }
             for (; i < to; i++) {
                 x[off + i] = silu(x[off + i]);
@@ -51,10 +49,9 @@ public final class Activations {
     public static void swiglu(float[] a, int aOff, float[] b, int bOff, int n) {
         chunks(n, (from, to) -> {
             int i = from;
-            FloatVector one = FloatVector.broadcast(S, 1f);
             for (; i + VL <= to; i += VL) {
                 FloatVector v = FloatVector.fromArray(S, a, aOff + i);
-                FloatVector g = v.div(one.add(v.neg().lanewise(VectorOperators.EXP)));
+                FloatVector g = Exp.silu(v);
                 g.mul(FloatVector.fromArray(S, b, bOff + i)).intoArray(a, aOff + i);
             }
             for (; i < to; i++) {
@@ -79,7 +76,7 @@ public final class Activations {
     /** {@code x = tanh(x)} in place over n elements (small vectors: gates). */
     public static void tanh(float[] x, int off, int n) {
         for (int i = 0; i < n; i++) {
-            x[off + i] = (float) Math.tanh(x[off + i]);
+            x[off + i] = (float) StrictMath.tanh(x[off + i]);
         }
     }
 }

@@ -2,7 +2,6 @@ package io.github.zimage4j.kernels;
 
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.VectorMask;
-import jdk.incubator.vector.VectorOperators;
 import jdk.incubator.vector.VectorSpecies;
 
 /**
@@ -124,12 +123,12 @@ public final class FlashAttention {
                 FloatVector mv = FloatVector.broadcast(S, mNew);
                 FloatVector sum = FloatVector.zero(S);
                 for (int j = 0; j < BK; j += VL) {
-                    FloatVector p = FloatVector.fromArray(S, s, si + j).sub(mv).lanewise(VectorOperators.EXP);
+                    FloatVector p = Exp.exp(FloatVector.fromArray(S, s, si + j).sub(mv));
                     p.intoArray(s, si + j);
                     sum = sum.add(p);
                 }
-                float alpha = mOld == Float.NEGATIVE_INFINITY ? 0f : (float) Math.exp(mOld - mNew);
-                lRow[i] = lRow[i] * alpha + sum.reduceLanes(VectorOperators.ADD);
+                float alpha = mOld == Float.NEGATIVE_INFINITY ? 0f : Exp.exp(mOld - mNew);
+                lRow[i] = lRow[i] * alpha + Lanes.sum(sum);
                 mRow[i] = mNew;
                 if (alpha != 1f) {
                     scaleRow(o, i * hd, hd, alpha);

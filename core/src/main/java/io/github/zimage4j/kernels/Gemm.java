@@ -2,7 +2,6 @@ package io.github.zimage4j.kernels;
 
 import io.github.zimage4j.tensor.StoredTensor;
 import jdk.incubator.vector.FloatVector;
-import jdk.incubator.vector.VectorOperators;
 import jdk.incubator.vector.VectorSpecies;
 
 /**
@@ -139,22 +138,22 @@ public final class Gemm {
             s03 = x0.fma(y, s03); s13 = x1.fma(y, s13); s23 = x2.fma(y, s23); s33 = x3.fma(y, s33);
         }
         // Reduce each accumulator directly: storing vectors into an array would defeat their scalar replacement.
-        sums[0] = s00.reduceLanes(VectorOperators.ADD);
-        sums[1] = s01.reduceLanes(VectorOperators.ADD);
-        sums[2] = s02.reduceLanes(VectorOperators.ADD);
-        sums[3] = s03.reduceLanes(VectorOperators.ADD);
-        sums[4] = s10.reduceLanes(VectorOperators.ADD);
-        sums[5] = s11.reduceLanes(VectorOperators.ADD);
-        sums[6] = s12.reduceLanes(VectorOperators.ADD);
-        sums[7] = s13.reduceLanes(VectorOperators.ADD);
-        sums[8] = s20.reduceLanes(VectorOperators.ADD);
-        sums[9] = s21.reduceLanes(VectorOperators.ADD);
-        sums[10] = s22.reduceLanes(VectorOperators.ADD);
-        sums[11] = s23.reduceLanes(VectorOperators.ADD);
-        sums[12] = s30.reduceLanes(VectorOperators.ADD);
-        sums[13] = s31.reduceLanes(VectorOperators.ADD);
-        sums[14] = s32.reduceLanes(VectorOperators.ADD);
-        sums[15] = s33.reduceLanes(VectorOperators.ADD);
+        sums[0] = Lanes.sum(s00);
+        sums[1] = Lanes.sum(s01);
+        sums[2] = Lanes.sum(s02);
+        sums[3] = Lanes.sum(s03);
+        sums[4] = Lanes.sum(s10);
+        sums[5] = Lanes.sum(s11);
+        sums[6] = Lanes.sum(s12);
+        sums[7] = Lanes.sum(s13);
+        sums[8] = Lanes.sum(s20);
+        sums[9] = Lanes.sum(s21);
+        sums[10] = Lanes.sum(s22);
+        sums[11] = Lanes.sum(s23);
+        sums[12] = Lanes.sum(s30);
+        sums[13] = Lanes.sum(s31);
+        sums[14] = Lanes.sum(s32);
+        sums[15] = Lanes.sum(s33);
         if (bound < k) {
             for (int t = 0; t < 16; t++) {
                 int ar = a0 + (t / 4) * k;
@@ -166,21 +165,19 @@ public final class Gemm {
         }
     }
 
+    /**
+     * One (activation row, weight row) product with exactly the arithmetic of a {@link #dot4x4} lane set
+     * (one accumulator, lanes reduced, then the scalar tail), so a result does not depend on whether its
+     * row and column fell into a full 4 × 4 tile: that depends on the row count, e.g. on the batch.
+     */
     private static float dot(float[] x, int xOff, float[] y, int yOff, int len) {
-        FloatVector acc0 = FloatVector.zero(S);
-        FloatVector acc1 = FloatVector.zero(S);
-        int i = 0;
-        int bound2 = len - len % (2 * VL);
-        for (; i < bound2; i += 2 * VL) {
-            acc0 = FloatVector.fromArray(S, x, xOff + i).fma(FloatVector.fromArray(S, y, yOff + i), acc0);
-            acc1 = FloatVector.fromArray(S, x, xOff + i + VL).fma(FloatVector.fromArray(S, y, yOff + i + VL), acc1);
-        }
+        FloatVector acc = FloatVector.zero(S);
         int bound = len - len % VL;
-        for (; i < bound; i += VL) {
-            acc0 = FloatVector.fromArray(S, x, xOff + i).fma(FloatVector.fromArray(S, y, yOff + i), acc0);
+        for (int i = 0; i < bound; i += VL) {
+            acc = FloatVector.fromArray(S, x, xOff + i).fma(FloatVector.fromArray(S, y, yOff + i), acc);
         }
-        float s = acc0.add(acc1).reduceLanes(VectorOperators.ADD);
-        for (; i < len; i++) {
+        float s = Lanes.sum(acc);
+        for (int i = bound; i < len; i++) {
             s += x[xOff + i] * y[yOff + i];
         }
         return s;

@@ -1,7 +1,6 @@
 package io.github.zimage4j.kernels;
 
 import jdk.incubator.vector.FloatVector;
-import jdk.incubator.vector.VectorOperators;
 import jdk.incubator.vector.VectorSpecies;
 
 /**
@@ -81,7 +80,6 @@ public final class GroupNorm {
         // Pass 3: normalize, scale, shift (and SiLU).
         forRuns(runs, r -> {
             int end = Math.min(pixels, (r + 1) * runPixels);
-            FloatVector one = FloatVector.broadcast(S, 1f);
             for (int p = r * runPixels; p < end; p++) {
                 int xi = xOff + p * channels;
                 int oi = outOff + p * channels;
@@ -90,7 +88,7 @@ public final class GroupNorm {
                     FloatVector v = FloatVector.fromArray(S, x, xi + c)
                             .fma(FloatVector.fromArray(S, scale, c), FloatVector.fromArray(S, shift, c));
                     if (silu) {
-                        v = v.div(one.add(v.neg().lanewise(VectorOperators.EXP)));
+                        v = Exp.silu(v);
                     }
                     v.intoArray(out, oi + c);
                 }

@@ -1,7 +1,6 @@
 package io.github.zimage4j.kernels;
 
 import jdk.incubator.vector.FloatVector;
-import jdk.incubator.vector.VectorOperators;
 import jdk.incubator.vector.VectorSpecies;
 
 /**
@@ -49,7 +48,7 @@ public final class Norms {
             FloatVector v = FloatVector.fromArray(S, x, off + i);
             acc = v.fma(v, acc);
         }
-        float s = acc.reduceLanes(VectorOperators.ADD);
+        float s = Lanes.sum(acc);
         for (; i < dim; i++) {
             s += x[off + i] * x[off + i];
         }
@@ -127,7 +126,7 @@ public final class Norms {
             for (; i + VL <= dim; i += VL) {
                 acc = acc.add(FloatVector.fromArray(S, x, xi + i));
             }
-            float sum = acc.reduceLanes(VectorOperators.ADD);
+            float sum = Lanes.sum(acc);
             for (; i < dim; i++) {
                 sum += x[xi + i];
             }
@@ -139,7 +138,7 @@ public final class Norms {
                 FloatVector d = FloatVector.fromArray(S, x, xi + i).sub(mv);
                 acc = d.fma(d, acc);
             }
-            float sq = acc.reduceLanes(VectorOperators.ADD);
+            float sq = Lanes.sum(acc);
             for (; i < dim; i++) {
                 float d = x[xi + i] - mean;
                 sq += d * d;

@@ -115,12 +115,14 @@ final class RegisterTile {
         for (int v = 0; v < vectors; v++) {
             int col = v * VL;
             FloatVector start = initOff >= 0 ? FloatVector.fromArray(S, init, initOff + col) : FloatVector.zero(S);
-            FloatVector acc0 = start.add(FloatVector.fromArray(S, tile, col));
-            FloatVector acc1 = start.add(FloatVector.fromArray(S, tile, NR + col));
-            FloatVector acc2 = start.add(FloatVector.fromArray(S, tile, 2 * NR + col));
-            FloatVector acc3 = start.add(FloatVector.fromArray(S, tile, 3 * NR + col));
-            FloatVector acc4 = start.add(FloatVector.fromArray(S, tile, 4 * NR + col));
-            FloatVector acc5 = start.add(FloatVector.fromArray(S, tile, 5 * NR + col));
+            // As in full(): C is added only when loaded (start + 0 would turn a −0 bias into +0), so an edge
+            // tile gives the bits a full tile would; which rows form edges depends on how the work is split.
+            FloatVector acc0 = loadC ? start.add(FloatVector.fromArray(S, tile, col)) : start;
+            FloatVector acc1 = loadC ? start.add(FloatVector.fromArray(S, tile, NR + col)) : start;
+            FloatVector acc2 = loadC ? start.add(FloatVector.fromArray(S, tile, 2 * NR + col)) : start;
+            FloatVector acc3 = loadC ? start.add(FloatVector.fromArray(S, tile, 3 * NR + col)) : start;
+            FloatVector acc4 = loadC ? start.add(FloatVector.fromArray(S, tile, 4 * NR + col)) : start;
+            FloatVector acc5 = loadC ? start.add(FloatVector.fromArray(S, tile, 5 * NR + col)) : start;
             for (int p = 0, bi = bOff + col; p < kc; p++, bi += NR) {
                 FloatVector bv = FloatVector.fromArray(S, b, bi);
                 acc0 = bv.fma(FloatVector.broadcast(S, a[ar[0] + p]), acc0);

@@ -15,10 +15,11 @@ import java.lang.foreign.ValueLayout;
 import java.nio.ByteOrder;
 
 /**
- * Decodes runs of a stored weight into float32, one kernel per dtype. Every GEMM path goes through
- * here, so a given weight value always becomes the same float whichever path reads it.
+ * Decodes runs of a stored weight into float32, one kernel per dtype (ggml block types block by block,
+ * per-tensor scales applied). Every GEMM path goes through here, native backends' tile decoders included,
+ * so a given weight value always becomes the same float whichever path reads it.
  */
-final class WeightRows {
+public final class WeightRows {
 
     private WeightRows() {
     }
@@ -31,7 +32,7 @@ final class WeightRows {
     private static final ValueLayout.OfShort I16 = ValueLayout.JAVA_SHORT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
 
     /** Decodes {@code count} elements starting at flat element {@code index} into {@code dst[dstOff…]}. */
-    static void decode(StoredTensor w, long index, int count, float[] dst, int dstOff) {
+    public static void decode(StoredTensor w, long index, int count, float[] dst, int dstOff) {
         decodeStored(w, index, count, dst, dstOff);
         float scale = w.scale();
         if (scale != 1f) {

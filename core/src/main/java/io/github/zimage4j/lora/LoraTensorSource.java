@@ -220,6 +220,11 @@ public final class LoraTensorSource implements TensorSource {
         return all;
     }
 
+    @Override
+    public void releaseResidentPages() {
+        base.releaseResidentPages();
+    }
+
     /** Leaves the base source open: its owner closes it. */
     @Override
     public void close() {

@@ -27,8 +27,8 @@ import java.util.List;
  * <ul>
  *   <li>{@code prompt}: the prompt (Chinese or English); required ("" is allowed).</li>
  *   <li>{@code negativePrompt}: used only with guidance; default "".</li>
- *   <li>{@code width}, {@code height}: pixels, multiples of 16; default the init image's size rounded down to
- *       multiples of 16 (a {@link #notes() note} says so), else 1024×1024.</li>
+ *   <li>{@code width}, {@code height}: pixels, multiples of 16; each defaults to the init image's, rounded down
+ *       to a multiple of 16 (a {@link #notes() note} says so), else to 1024.</li>
  *   <li>{@code steps}: denoising steps of the full schedule; default the variant's (Turbo 8, base 50). Image to
  *       image runs the last {@code strength} part of it.</li>
  *   <li>{@code guidance}: g in {@code pos + g·(pos − neg)} (the usual CFG scale − 1); default the variant's.</li>
@@ -90,26 +90,21 @@ public final class GenerationRequest {
     private final Double controlScale;
     private final List<LoraSpec> loras;
     private final List<String> notes;
-    /** Whether width and height were set rather than derived from the init image. */
-    private final boolean sizeGiven;
+    /** Whether width and height were set rather than derived. */
+    private final boolean widthGiven;
+    private final boolean heightGiven;
 
     private GenerationRequest(Builder b) {
         if (b.prompt == null) {
             throw new IllegalArgumentException("a prompt is required (\"\" is allowed)");
         }
         List<String> notes = new ArrayList<>();
-        int w = b.width;
-        int h = b.height;
-        if (w == 0 && h == 0 && b.initImage != null) {
-            w = b.initImage.width() / SIZE_MULTIPLE * SIZE_MULTIPLE;
-            h = b.initImage.height() / SIZE_MULTIPLE * SIZE_MULTIPLE;
-            if (w != b.initImage.width() || h != b.initImage.height()) {
-                notes.add("the init image is " + b.initImage.width() + "x" + b.initImage.height() + "; generating "
-                        + w + "x" + h + " (multiples of " + SIZE_MULTIPLE + "), the image resized to it");
-            }
-        } else if (w == 0 && h == 0) {
-            w = DEFAULT_SIDE;
-            h = DEFAULT_SIDE;
+        // Each unset side (0) comes from the init image, rounded down to a multiple of 16 as diffusers does, else 1024.
+        int w = b.width != 0 ? b.width : b.initImage != null ? b.initImage.width() / SIZE_MULTIPLE * SIZE_MULTIPLE : DEFAULT_SIDE;
+        int h = b.height != 0 ? b.height : b.initImage != null ? b.initImage.height() / SIZE_MULTIPLE * SIZE_MULTIPLE : DEFAULT_SIDE;
+        if (b.initImage != null && (w != b.initImage.width() || h != b.initImage.height())) {
+            notes.add("the init image is " + b.initImage.width() + "x" + b.initImage.height() + "; generating " + w + "x" + h
+                    + (b.width == 0 || b.height == 0 ? " (multiples of " + SIZE_MULTIPLE + ")" : "") + ", the image resized to it");
         }
         if (w <= 0 || h <= 0 || w % SIZE_MULTIPLE != 0 || h % SIZE_MULTIPLE != 0) {
             throw new IllegalArgumentException("width and height must be positive multiples of " + SIZE_MULTIPLE
@@ -193,7 +188,8 @@ public final class GenerationRequest {
         this.controlScale = b.controlScale;
         this.loras = List.copyOf(b.loras);
         this.notes = List.copyOf(notes);
-        this.sizeGiven = b.width != 0 || b.height != 0;
+        this.widthGiven = b.width != 0;
+        this.heightGiven = b.height != 0;
     }
 
     private static void requireShape(String what, Tensor t, int[] expected, int w, int h) {
@@ -221,15 +217,13 @@ public final class GenerationRequest {
         return builder().prompt(prompt).size(width, height).build();
     }
 
-    /** A builder holding this request's values (the size only when it was given, not derived). */
+    /** A builder holding this request's values (the sides only where they were given, not derived). */
     public Builder toBuilder() {
         Builder b = new Builder();
         b.prompt = prompt;
         b.negativePrompt = negativePrompt;
-        if (sizeGiven || initImage == null) {
-            b.width = width;
-            b.height = height;
-        }
+        b.width = widthGiven ? width : 0;
+        b.height = heightGiven ? height : 0;
         b.steps = steps;
         b.guidance = guidance;
         b.cfgNormalization = cfgNormalization;
@@ -394,7 +388,7 @@ public final class GenerationRequest {
             return this;
         }
 
-        /** Width and height in pixels; 0 × 0 = the default (init image size, else 1024²). */
+        /** Width and height in pixels; 0 = the default (the init image's, rounded down to a multiple of 16; else 1024). */
         public Builder size(int w, int h) {
             width = w;
             height = h;

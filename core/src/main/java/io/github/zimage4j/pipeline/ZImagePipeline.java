@@ -8,7 +8,8 @@ import io.github.zimage4j.image.GenerationMetadata;
 import io.github.zimage4j.image.ImageTensors;
 import io.github.zimage4j.image.UInt8Image;
 import io.github.zimage4j.io.ModelFileException;
-import io.github.zimage4j.io.SafeTensors;
+import io.github.zimage4j.io.Checkpoints;
+import io.github.zimage4j.io.TensorSource;
 import io.github.zimage4j.kernels.Backend;
 import io.github.zimage4j.kernels.Backends;
 import io.github.zimage4j.lora.LoraFile;
@@ -37,10 +38,14 @@ import java.util.Map;
 import java.util.concurrent.CancellationException;
 
 /**
- * Text to image with Z-Image or Z-Image-Turbo, as diffusers' {@code ZImagePipeline}:
+ * Z-Image or Z-Image-Turbo as diffusers' {@code ZImagePipeline}, {@code ZImageImg2ImgPipeline},
+ * {@code ZImageInpaintPipeline}, {@code ZImageControlNetPipeline} and {@code ZImageControlNetInpaintPipeline}:
+ * one loop, the {@link Mode} chosen by the request's inputs.
  * <pre>
  *   prompt ─ tokenizer ─ text encoder (hidden_states[-2]) ─┐
- *   seed ─ noise ────────────────────────────── transformer × steps (Euler, CFG) ─ VAE decode ─ image
+ *   seed ─ noise (or init image: VAE encode, re-noise) ─── transformer × steps (Euler, CFG) ─ VAE decode ─ image
+ *                                      inpaint: blend the kept region ┘   │
+ *   control image ─ VAE encode (mean) ─ ControlNet hints after its layers ┘
  * </pre>
  * Load once, generate many. The transformer and VAE stay memory-mapped; the 8 GB text encoder is mapped
  * only while prompts are encoded and unmapped before denoising starts.
@@ -97,7 +102,7 @@ public final class ZImagePipeline implements AutoCloseable {
     private final SchedulerConfig schedulerConfig;
     private final Qwen3Tokenizer tokenizer;
     private final Qwen3Config textEncoderConfig;
-    private final SafeTensors transformerWeights;
+    private final TensorSource transformerWeights;
     private final ZImageTransformerConfig transformerConfig;
     private final Options options;
     /** Rebound (cheaply: the weights stay mapped) whenever the requested LoRAs change. */
@@ -116,7 +121,7 @@ public final class ZImagePipeline implements AutoCloseable {
     private final java.util.concurrent.CompletableFuture<String> modelHash;
 
     private ZImagePipeline(ModelFiles files, Backend backend, Variant variant, SchedulerConfig schedulerConfig,
-                           Qwen3Tokenizer tokenizer, Qwen3Config textEncoderConfig, SafeTensors transformerWeights,
+                           Qwen3Tokenizer tokenizer, Qwen3Config textEncoderConfig, TensorSource transformerWeights,
                            ZImageTransformerConfig transformerConfig, Options options, ZImageTransformer transformer,
                            AutoencoderKL vae, ZImageControlNet controlNet, RefinerRouting refinerRouting) {
         this.files = files;
@@ -164,23 +169,20 @@ public final class ZImagePipeline implements AutoCloseable {
             sched = SchedulerConfig.withShift(variant.schedulerShift());
         }
         Qwen3Tokenizer tokenizer = files.tokenizer() != null ? Qwen3Tokenizer.load(files.tokenizer()) : Qwen3Tokenizer.bundled();
-        Qwen3Config teConfig = files.textEncoderConfig() != null ? Qwen3Config.read(files.textEncoderConfig()) : Qwen3Config.QWEN3_4B;
         // Bind the text encoder once now so a wrong file fails here, not after minutes of work; unmap at once.
-        try (Qwen3TextEncoder check = Qwen3TextEncoder.open(files.textEncoder(), teConfig, backend)) {
-            if (check.featureDim() <= 0) {
-                throw new ModelFileException(files.textEncoder() + ": text encoder has no features");
-            }
+        Qwen3Config teConfig;
+        try (Qwen3TextEncoder check = ModelFiles.openTextEncoder(files.textEncoder(), backend)) {
+            teConfig = check.config();
         }
-        ZImageTransformerConfig ditConfig = files.transformerConfig() != null
-                ? ZImageTransformerConfig.read(files.transformerConfig()) : ZImageTransformerConfig.published();
-        if (ditConfig.capFeatDim() != teConfig.hiddenSize()) {
-            throw new ModelFileException("the transformer reads " + ditConfig.capFeatDim() + "-wide caption features but the"
-                    + " text encoder " + files.textEncoder() + " produces " + teConfig.hiddenSize());
-        }
-        SafeTensors dit = SafeTensors.open(files.transformer());
+        TensorSource dit = Checkpoints.open(files.transformer());
         try {
+            ZImageTransformerConfig ditConfig = ModelFiles.transformerConfigFor(files.transformerConfig(), dit);
+            if (ditConfig.capFeatDim() != teConfig.hiddenSize()) {
+                throw new ModelFileException("the transformer reads " + ditConfig.capFeatDim() + "-wide caption features but the"
+                        + " text encoder " + files.textEncoder() + " produces " + teConfig.hiddenSize());
+            }
             ZImageTransformer transformer = new ZImageTransformer(dit, ditConfig, backend);
-            AutoencoderKL vae = AutoencoderKL.load(files.vae(), backend);
+            AutoencoderKL vae = ModelFiles.openVae(files.vae(), backend);
             if (vae.config().latentChannels() != ditConfig.inChannels()) {
                 vae.close();
                 throw new ModelFileException("the VAE " + files.vae() + " has " + vae.config().latentChannels()
@@ -536,8 +538,8 @@ public final class ZImagePipeline implements AutoCloseable {
 
     /** How the transformer computed, e.g. "BF16 weights, float32 products (java)". */
     private String precision() {
-        io.github.zimage4j.io.DType dtype = transformerWeights.find("cap_embedder.1.weight").dtype();
-        return dtype.safetensorsName() + " weights, " + (backend.float32Products(dtype) ? "float32" : "bf16")
+        io.github.zimage4j.io.DType dtype = transformer.weightDtype();
+        return dtype.name() + " weights, " + (backend.float32Products(dtype) ? "float32" : "bf16")
                 + " products (" + backend.name() + ")";
     }
 

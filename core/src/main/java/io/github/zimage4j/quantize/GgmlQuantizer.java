@@ -22,6 +22,7 @@ public final class GgmlQuantizer {
             throw new IllegalArgumentException(type + ": " + n + " values is not a whole number of blocks of " + type.blockElements());
         }
         int blocks = n / type.blockElements();
+        Scratch scratch = type.blockElements() == QK_K ? new Scratch() : null;
         for (int b = 0; b < blocks; b++) {
             int xi = xOff + b * type.blockElements();
             int o = outOff + b * type.blockBytes();
@@ -34,24 +35,16 @@ public final class GgmlQuantizer {
                 case Q5_0 -> q5_0(x, xi, out, o);
                 case Q5_1 -> q5_1(x, xi, out, o);
                 case Q8_0 -> q8_0(x, xi, out, o);
-                case Q4_K -> qK(x, xi, out, o, 15);
-                case Q5_K -> qK(x, xi, out, o, 31);
-                case Q6_K -> q6_K(x, xi, out, o);
+                case Q4_K -> qK(x, xi, out, o, 15, scratch);
+                case Q5_K -> qK(x, xi, out, o, 31, scratch);
+                case Q6_K -> q6_K(x, xi, out, o, scratch);
                 default -> throw new IllegalArgumentException("no quantizer writes " + type);
             }
         }
     }
 
     private static void q4_0(float[] x, int xi, byte[] y, int o) {
-        float amax = 0;
-        float max = 0;
-        for (int j = 0; j < 32; j++) {
-            float v = x[xi + j];
-            if (amax < Math.abs(v)) {
-                amax = Math.abs(v);
-                max = v;
-            }
-        }
+        float max = signedAbsMax(x, xi);
         float d = max / -8;
         float id = d != 0 ? 1.0f / d : 0.0f;
         putShort(y, o, Float.floatToFloat16(d));
@@ -68,7 +61,7 @@ public final class GgmlQuantizer {
         for (int j = 0; j < 32; j++) {
             float v = x[xi + j];
             if (v < min) {
-                min = v;
+                min = v; // not Math.min: ggml keeps the first of 0.0 and -0.0
             }
             if (v > max) {
                 max = v;
@@ -86,15 +79,7 @@ public final class GgmlQuantizer {
     }
 
     private static void q5_0(float[] x, int xi, byte[] y, int o) {
-        float amax = 0;
-        float max = 0;
-        for (int j = 0; j < 32; j++) {
-            float v = x[xi + j];
-            if (amax < Math.abs(v)) {
-                amax = Math.abs(v);
-                max = v;
-            }
-        }
+        float max = signedAbsMax(x, xi);
         float d = max / -16;
         float id = d != 0 ? 1.0f / d : 0.0f;
         putShort(y, o, Float.floatToFloat16(d));
@@ -115,7 +100,7 @@ public final class GgmlQuantizer {
         for (int j = 0; j < 32; j++) {
             float v = x[xi + j];
             if (v < min) {
-                min = v;
+                min = v; // not Math.min: ggml keeps the first of 0.0 and -0.0
             }
             if (v > max) {
                 max = v;
@@ -136,6 +121,20 @@ public final class GgmlQuantizer {
         putInt(y, o + 4, qh);
     }
 
+    /** The value of largest magnitude in a block of 32 (the first of equals), sign kept. */
+    private static float signedAbsMax(float[] x, int xi) {
+        float amax = 0;
+        float max = 0;
+        for (int j = 0; j < 32; j++) {
+            float v = x[xi + j];
+            if (amax < Math.abs(v)) {
+                amax = Math.abs(v);
+                max = v;
+            }
+        }
+        return max;
+    }
+
     private static void q8_0(float[] x, int xi, byte[] y, int o) {
         float amax = 0;
         for (int j = 0; j < 32; j++) {
@@ -150,13 +149,13 @@ public final class GgmlQuantizer {
     }
 
     /** Q4_K ({@code nmax} 15) and Q5_K ({@code nmax} 31): 8 sub-blocks of 32 with 6-bit scales and mins. */
-    private static void qK(float[] x, int xi, byte[] y, int o, int nmax) {
+    private static void qK(float[] x, int xi, byte[] y, int o, int nmax, Scratch scratch) {
         boolean five = nmax == 31;
-        int[] L = new int[QK_K];
-        int[] laux = new int[32];
-        float[] weights = new float[32];
-        float[] mins = new float[8];
-        float[] scales = new float[8];
+        int[] L = scratch.levels;
+        int[] laux = scratch.levelsAux;
+        float[] weights = scratch.weights;
+        float[] mins = scratch.mins;
+        float[] scales = scratch.scales;
         float maxScale = 0;
         float maxMin = 0;
         for (int j = 0; j < 8; j++) {
@@ -338,9 +337,9 @@ public final class GgmlQuantizer {
         return scale;
     }
 
-    private static void q6_K(float[] x, int xi, byte[] y, int o) {
-        int[] L = new int[QK_K];
-        float[] scales = new float[16];
+    private static void q6_K(float[] x, int xi, byte[] y, int o, Scratch scratch) {
+        int[] L = scratch.levels;
+        float[] scales = scratch.scales;
         float maxScale = 0;
         float maxAbsScale = 0;
         for (int ib = 0; ib < 16; ib++) {
@@ -450,6 +449,15 @@ public final class GgmlQuantizer {
             }
         }
         return scale;
+    }
+
+    /** Work arrays of the K-quants, reused across the blocks of one call. */
+    private static final class Scratch {
+        final int[] levels = new int[QK_K];
+        final int[] levelsAux = new int[32];
+        final float[] weights = new float[32];
+        final float[] mins = new float[8];
+        final float[] scales = new float[16];
     }
 
     /** ggml's {@code nearest_int}: round half to even through the float mantissa (|v| ≤ 4194303). */

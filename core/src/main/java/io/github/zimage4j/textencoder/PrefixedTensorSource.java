@@ -57,6 +57,11 @@ final class PrefixedTensorSource implements TensorSource {
     }
 
     @Override
+    public void releaseResidentPages() {
+        base.releaseResidentPages();
+    }
+
+    @Override
     public void close() {
         base.close();
     }

@@ -2,7 +2,7 @@ package io.github.zimage4j.textencoder;
 
 import io.github.zimage4j.io.CheckpointCheck;
 import io.github.zimage4j.io.ModelFileException;
-import io.github.zimage4j.io.SafeTensors;
+import io.github.zimage4j.io.Checkpoints;
 import io.github.zimage4j.io.TensorSource;
 import io.github.zimage4j.kernels.Backend;
 import io.github.zimage4j.tensor.StoredTensor;
@@ -33,7 +33,7 @@ import java.util.List;
  * transformer starts denoising, so the two models never hold memory at the same time:
  * <pre>{@code
  * List<Tensor> capFeats;
- * try (Qwen3TextEncoder enc = Qwen3TextEncoder.open(Path.of("Z-Image-Turbo/text_encoder"), backend)) {
+ * try (Qwen3TextEncoder enc = ModelFiles.openTextEncoder(Path.of("Z-Image-Turbo/text_encoder"), backend)) {
  *     capFeats = enc.encode(List.of(Prompt.of(positiveIds), Prompt.of(negativeIds)));
  * }   // unmapped here; the returned tensors are heap copies and stay valid
  * }</pre>
@@ -92,7 +92,7 @@ public final class Qwen3TextEncoder implements AutoCloseable {
      * caller still owns the source.
      */
     public Qwen3TextEncoder(TensorSource source, Qwen3Config cfg, Backend backend) throws ModelFileException {
-        TensorSource w = PrefixedTensorSource.withModelPrefix(source);
+        TensorSource w = Qwen3Checkpoint.inHfNames(source);
         // A Qwen3ForCausalLM export may still carry its tied LM head; the encoder never uses it.
         CheckpointCheck.compare(w.description(), cfg.expectedTensors(), w.shapes(), List.of("lm_head.weight"))
                 .throwIfFailed();
@@ -109,23 +109,11 @@ public final class Qwen3TextEncoder implements AutoCloseable {
     }
 
     /**
-     * Maps a text encoder: a folder with {@code config.json} and its weights (the diffusers
-     * {@code text_encoder/} layout, sharded with {@code model.safetensors.index.json} or a single file),
-     * or a {@code .safetensors} / {@code .safetensors.index.json} with {@code config.json} beside it.
+     * Maps the weights at {@code path} (a folder, a single safetensors or GGUF file, a shard index; see
+     * {@link Checkpoints#open}) with the given config; {@code ModelFiles.openTextEncoder} finds the config.
      */
-    public static Qwen3TextEncoder open(Path path, Backend backend) throws IOException {
-        Path dir = Files.isDirectory(path) ? path : path.toAbsolutePath().getParent();
-        Path configJson = dir.resolve("config.json");
-        if (!Files.isRegularFile(configJson)) {
-            throw new ModelFileException(path + ": no config.json at " + configJson + "; for a file that comes "
-                    + "without one (e.g. ComfyUI's qwen_3_4b.safetensors) pass its config, e.g. Qwen3Config.QWEN3_4B");
-        }
-        return open(path, Qwen3Config.read(configJson), backend);
-    }
-
-    /** Maps the weights at {@code path} (a folder, a single file or a shard index) with the given config. */
     public static Qwen3TextEncoder open(Path path, Qwen3Config cfg, Backend backend) throws IOException {
-        SafeTensors st = SafeTensors.open(path);
+        TensorSource st = Checkpoints.open(path);
         try {
             return new Qwen3TextEncoder(st, cfg, backend);
         } catch (IOException | RuntimeException e) {
@@ -240,7 +228,7 @@ public final class Qwen3TextEncoder implements AutoCloseable {
         float[] inv = new float[headDim / 2];
         for (int i = 0; i < inv.length; i++) {
             float exponent = (float) (2 * i) / headDim;
-            inv[i] = 1f / (float) Math.pow(theta, exponent);
+            inv[i] = 1f / (float) StrictMath.pow(theta, exponent);
         }
         return inv;
     }
@@ -251,8 +239,8 @@ public final class Qwen3TextEncoder implements AutoCloseable {
         for (int pos = 0; pos < positions; pos++) {
             for (int i = 0; i < half; i++) {
                 float angle = invFreq[i] * pos;
-                cos[pos * half + i] = (float) Math.cos(angle);
-                sin[pos * half + i] = (float) Math.sin(angle);
+                cos[pos * half + i] = (float) StrictMath.cos(angle);
+                sin[pos * half + i] = (float) StrictMath.sin(angle);
             }
         }
     }

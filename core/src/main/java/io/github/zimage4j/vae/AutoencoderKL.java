@@ -2,7 +2,7 @@ package io.github.zimage4j.vae;
 
 import io.github.zimage4j.io.CheckpointCheck;
 import io.github.zimage4j.io.ModelFileException;
-import io.github.zimage4j.io.SafeTensors;
+import io.github.zimage4j.io.Checkpoints;
 import io.github.zimage4j.io.TensorSource;
 import io.github.zimage4j.kernels.Backend;
 import io.github.zimage4j.tensor.Tensor;
@@ -54,29 +54,11 @@ public final class AutoencoderKL implements AutoCloseable {
     }
 
     /**
-     * Opens a diffusers {@code vae/} folder (config.json + one safetensors file), or a single
-     * {@code .safetensors} file of either layout, configured by a {@code config.json} beside it or, when
-     * there is none, as the Flux VAE ({@link VaeConfig#flux()}).
+     * Opens a VAE folder or file (either layout, any container) with the given config;
+     * {@code ModelFiles.openVae} finds the config.
      */
-    public static AutoencoderKL load(Path path, Backend backend) throws IOException {
-        VaeConfig cfg;
-        if (Files.isDirectory(path)) {
-            Path json = path.resolve("config.json");
-            if (!Files.isRegularFile(json)) {
-                throw new ModelFileException(path + ": no config.json in this VAE folder (a diffusers vae/ folder has one)");
-            }
-            cfg = VaeConfig.read(json);
-        } else {
-            Path parent = path.toAbsolutePath().getParent();
-            Path json = parent == null ? null : parent.resolve("config.json");
-            cfg = json != null && Files.isRegularFile(json) ? VaeConfig.read(json) : VaeConfig.flux();
-        }
-        return load(path, cfg, backend);
-    }
-
-    /** Opens a VAE folder or file (either layout) with the given config. */
     public static AutoencoderKL load(Path weights, VaeConfig cfg, Backend backend) throws IOException {
-        SafeTensors st = SafeTensors.open(weights);
+        TensorSource st = Checkpoints.open(weights);
         try {
             return new AutoencoderKL(st, cfg, backend, st);
         } catch (IOException | RuntimeException e) {

@@ -137,6 +137,11 @@ public final class BflVaeLayout implements TensorSource {
     }
 
     @Override
+    public void releaseResidentPages() {
+        source.releaseResidentPages();
+    }
+
+    @Override
     public void close() {
         source.close();
     }

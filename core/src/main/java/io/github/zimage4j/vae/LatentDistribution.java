@@ -26,7 +26,7 @@ public record LatentDistribution(Tensor mean, Tensor logvar) {
         float[] lv = logvar.data();
         float[] s = new float[lv.length];
         for (int i = 0; i < s.length; i++) {
-            s[i] = (float) Math.exp(0.5f * lv[i]);
+            s[i] = (float) StrictMath.exp(0.5f * lv[i]);
         }
         return new Tensor(s, logvar.shape());
     }

@@ -7,7 +7,6 @@ import io.github.zimage4j.image.UInt8Image;
 import io.github.zimage4j.io.Json;
 import io.github.zimage4j.io.SafeTensors;
 import io.github.zimage4j.kernels.Backend;
-import io.github.zimage4j.tensor.Tensor;
 import io.github.zimage4j.testing.Compare;
 import io.github.zimage4j.testing.Golden;
 import io.github.zimage4j.testing.TestBackend;
@@ -19,7 +18,6 @@ import java.util.List;
 import java.util.Map;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
-import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
  * One golden img2img or inpaint case end to end through {@link ZImagePipeline}: the image as read from
@@ -80,37 +78,8 @@ final class ImageToImageGolden {
             GeneratedImage img = pipe.generate(request, rec, Cancellation.none()).get(0);
 
             Compare.allClose("latents_init", Golden.tensor(out, "latents_init").data(), rec.initialLatents.get(0).data(), latentsAtol, 0);
-            List<?> steps = (List<?>) meta.get("steps");
-            assertEquals(steps.size(), rec.steps.size(), "step count");
-            for (int i = 0; i < steps.size(); i++) {
-                Map<?, ?> s = (Map<?, ?>) steps.get(i);
-                Denoiser.Step ours = rec.steps.get(i);
-                assertEquals(((Number) s.get("sigma")).floatValue(), ours.sigma(), "step " + i + " sigma");
-                assertEquals(((Number) s.get("sigma_next")).floatValue(), ours.sigmaNext(), "step " + i + " sigma_next");
-                float[] t = Golden.tensor(out, "step." + i + ".transformer_t").data();
-                assertEquals(t[0], ours.modelTime(), "step " + i + " transformer t");
-                assertEquals(t.length, ours.transformerOut().size(), "step " + i + " transformer batch");
-                for (int j = 0; j < t.length; j++) {
-                    Compare.allClose("step." + i + ".transformer_out." + j, Golden.tensor(out, "step." + i + ".transformer_out." + j).data(),
-                            ours.transformerOut().get(j).data(), latentsAtol, 0);
-                }
-                Compare.allClose("step." + i + ".noise_pred", Golden.tensor(out, "step." + i + ".noise_pred").data(),
-                        ours.noisePred().get(0), latentsAtol, 0);
-                Compare.allClose("step." + i + ".latents", Golden.tensor(out, "step." + i + ".latents").data(),
-                        rec.stepLatents.get(i), latentsAtol, 0);
-            }
-            Compare.allClose("latents_final", Golden.tensor(out, "latents_final").data(), img.latents().data(), latentsAtol, 0);
-            Compare.allClose("decoded", Golden.tensor(out, "decoded").data(), rec.decoded.data(), 2 * imageAtol, 0);
-            Compare.allClose("image_float", Golden.tensor(out, "image_float").data(),
-                    ImageTensors.unitRangeHwc(rec.decoded).data(), imageAtol, 0);
-            float[] expected8 = Golden.tensor(out, "image_uint8").data();
-            byte[] ours8 = img.image().pixels();
-            assertEquals(expected8.length, ours8.length, "image size");
-            int worst = 0;
-            for (int i = 0; i < ours8.length; i++) {
-                worst = Math.max(worst, Math.abs((ours8[i] & 0xFF) - (int) expected8[i]));
-            }
-            assertTrue(worst <= uint8Max, "uint8 image differs by up to " + worst + " levels (allowed " + uint8Max + ")");
+            PipelineGoldenTest.compareSteps(out, (List<?>) meta.get("steps"), rec, latentsAtol, "", true);
+            PipelineGoldenTest.compareResult(out, img, rec, latentsAtol, imageAtol, uint8Max, "");
         }
     }
 

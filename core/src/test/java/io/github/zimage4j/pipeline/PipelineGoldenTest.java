@@ -143,44 +143,61 @@ class PipelineGoldenTest {
             } else {
                 assertTrue(rec.negative.isEmpty(), "no negative prompt without guidance");
             }
-            List<?> steps = (List<?>) meta.get("steps");
-            assertEquals(steps.size(), rec.steps.size(), "step count");
-            for (int i = 0; i < steps.size(); i++) {
-                Map<?, ?> s = (Map<?, ?>) steps.get(i);
-                Denoiser.Step ours = rec.steps.get(i);
+            compareSteps(out, (List<?>) meta.get("steps"), rec, latentsAtol, "", true);
+            compareResult(out, img, rec, latentsAtol, imageAtol, uint8Max, "");
+            assertEquals(((Number) meta.get("seed")).longValue(), img.seed());
+            assertEquals(width, img.image().width());
+            assertEquals(height, img.image().height());
+        }
+    }
+
+    /**
+     * Every step against the case's {@code step.i.*}: σ, σ_next, cfg_applied (where recorded), and with
+     * {@code transformerOutputs} the transformer's t and outputs and the guided prediction; then the latents
+     * after the step ({@code prefix} selects a second expected output, e.g. {@code videox_fun.}).
+     */
+    static void compareSteps(SafeTensors out, List<?> steps, Recorder rec, double atol, String prefix, boolean transformerOutputs) {
+        assertEquals(steps.size(), rec.steps.size(), "step count");
+        for (int i = 0; i < steps.size(); i++) {
+            Map<?, ?> s = (Map<?, ?>) steps.get(i);
+            Denoiser.Step ours = rec.steps.get(i);
+            if (s.containsKey("cfg_applied")) {
                 assertEquals(s.get("cfg_applied"), ours.guided(), "step " + i + " cfg_applied");
-                assertEquals(((Number) s.get("sigma")).floatValue(), ours.sigma(), "step " + i + " sigma");
-                assertEquals(((Number) s.get("sigma_next")).floatValue(), ours.sigmaNext(), "step " + i + " sigma_next");
+            }
+            assertEquals(((Number) s.get("sigma")).floatValue(), ours.sigma(), "step " + i + " sigma");
+            assertEquals(((Number) s.get("sigma_next")).floatValue(), ours.sigmaNext(), "step " + i + " sigma_next");
+            if (transformerOutputs) {
                 float[] t = Golden.tensor(out, "step." + i + ".transformer_t").data();
                 assertEquals(t[0], ours.modelTime(), "step " + i + " transformer t");
                 assertEquals(t.length, ours.transformerOut().size(), "step " + i + " transformer batch");
                 for (int j = 0; j < t.length; j++) {
                     Compare.allClose("step." + i + ".transformer_out." + j, Golden.tensor(out, "step." + i + ".transformer_out." + j).data(),
-                            ours.transformerOut().get(j).data(), latentsAtol, 0);
+                            ours.transformerOut().get(j).data(), atol, 0);
                 }
                 Compare.allClose("step." + i + ".noise_pred", Golden.tensor(out, "step." + i + ".noise_pred").data(),
-                        ours.noisePred().get(0), latentsAtol, 0);
-                Compare.allClose("step." + i + ".latents", Golden.tensor(out, "step." + i + ".latents").data(),
-                        rec.stepLatents.get(i), latentsAtol, 0);
+                        ours.noisePred().get(0), atol, 0);
             }
-            Compare.allClose("latents_final", Golden.tensor(out, "latents_final").data(), img.latents().data(), latentsAtol, 0);
-            // image_float = decoded/2 + 1/2, so its tolerance doubles on the decoder's [-1, 1] scale.
-            Compare.allClose("decoded", Golden.tensor(out, "decoded").data(), rec.decoded.data(), 2 * imageAtol, 0);
-            float[] imageFloat = Golden.tensor(out, "image_float").data();
-            byte[] ours8 = img.image().pixels();
-            float[] expected8 = Golden.tensor(out, "image_uint8").data();
-            assertEquals(expected8.length, ours8.length, "image size");
-            int worst = 0;
-            for (int i = 0; i < ours8.length; i++) {
-                worst = Math.max(worst, Math.abs((ours8[i] & 0xFF) - (int) expected8[i]));
-            }
-            assertTrue(worst <= uint8Max, "uint8 image differs by up to " + worst + " levels (allowed " + uint8Max + ")");
-            float[] oursFloat = io.github.zimage4j.image.ImageTensors.unitRangeHwc(rec.decoded).data();
-            Compare.allClose("image_float", imageFloat, oursFloat, imageAtol, 0);
-            assertEquals(((Number) meta.get("seed")).longValue(), img.seed());
-            assertEquals(width, img.image().width());
-            assertEquals(height, img.image().height());
+            Compare.allClose(prefix + "step." + i + ".latents", Golden.tensor(out, prefix + "step." + i + ".latents").data(),
+                    rec.stepLatents.get(i), atol, 0);
         }
+    }
+
+    /** The final latents, the decoder output, the [0, 1] image and the 8-bit image (± uint8Max levels). */
+    static void compareResult(SafeTensors out, GeneratedImage img, Recorder rec, double latentsAtol, double imageAtol,
+                              int uint8Max, String prefix) {
+        Compare.allClose(prefix + "latents_final", Golden.tensor(out, prefix + "latents_final").data(), img.latents().data(), latentsAtol, 0);
+        // image_float = decoded/2 + 1/2, so its tolerance doubles on the decoder's [-1, 1] scale.
+        Compare.allClose(prefix + "decoded", Golden.tensor(out, prefix + "decoded").data(), rec.decoded.data(), 2 * imageAtol, 0);
+        Compare.allClose(prefix + "image_float", Golden.tensor(out, prefix + "image_float").data(),
+                io.github.zimage4j.image.ImageTensors.unitRangeHwc(rec.decoded).data(), imageAtol, 0);
+        float[] expected8 = Golden.tensor(out, prefix + "image_uint8").data();
+        byte[] ours8 = img.image().pixels();
+        assertEquals(expected8.length, ours8.length, "image size");
+        int worst = 0;
+        for (int i = 0; i < ours8.length; i++) {
+            worst = Math.max(worst, Math.abs((ours8[i] & 0xFF) - (int) expected8[i]));
+        }
+        assertTrue(worst <= uint8Max, "uint8 image differs by up to " + worst + " levels (allowed " + uint8Max + ")");
     }
 
     /** The ids where the attention mask is 1. */

@@ -137,6 +137,45 @@ class TransformerQuantizerTest {
     }
 
     @Test
+    void prefixedComfyFileAndItsDiffusersSplitGiveTheSameBytes() throws IOException {
+        Path single = Golden.root().resolve("single_file/case-transformer-comfy-prefixed-bf16/z_image_tiny_bf16.safetensors");
+        Path diffusers = tmp.resolve("diffusers.safetensors");
+        try (SafeTensors src = SafeTensors.open(single)) {
+            // The diffusers layout written independently of the quantizer: prefix off, qkv rows split, names as diffusers has them.
+            io.github.zimage4j.io.SafeTensorsWriter w = new io.github.zimage4j.io.SafeTensorsWriter();
+            for (String n : src.names()) {
+                StoredTensor t = src.get(n);
+                String d = n.substring("model.diffusion_model.".length());
+                if (d.equals("norm_final.weight")) {
+                    continue;
+                }
+                if (d.endsWith(".attention.qkv.weight")) {
+                    long rows = t.shape()[0] / 3;
+                    String base = d.substring(0, d.length() - "qkv.weight".length());
+                    String[] parts = {"to_q", "to_k", "to_v"};
+                    for (int p = 0; p < 3; p++) {
+                        StoredTensor part = t.rows(p * rows, rows);
+                        w.add(base + parts[p] + ".weight", part.dtype(), part.shape(), part.data());
+                    }
+                    continue;
+                }
+                d = d.replace("x_embedder.", "all_x_embedder.2-1.").replace("final_layer.", "all_final_layer.2-1.")
+                        .replace(".attention.out.", ".attention.to_out.0.").replace(".q_norm.", ".norm_q.").replace(".k_norm.", ".norm_k.");
+                w.add(d, t.dtype(), t.shape(), t.data());
+            }
+            w.write(diffusers);
+            TransformerQuantizer.quantize(src, DType.Q8_0, tmp.resolve("from-comfy.gguf"), (i, n, name, done, total) -> { });
+        }
+        try (SafeTensors src = SafeTensors.open(diffusers)) {
+            TransformerQuantizer.quantize(src, DType.Q8_0, tmp.resolve("from-diffusers.gguf"), (i, n, name, done, total) -> { });
+        }
+        assertArrayEquals(Files.readAllBytes(tmp.resolve("from-comfy.gguf")), Files.readAllBytes(tmp.resolve("from-diffusers.gguf")));
+        try (Gguf g = Gguf.open(tmp.resolve("from-comfy.gguf"))) {
+            assertEquals(DType.BF16, g.get("layers.0.feed_forward.w2.weight").dtype(), "bf16 rows that are no whole blocks stay bf16");
+        }
+    }
+
+    @Test
     void kQuantsKeepRowsThatAreNotWholeSuperBlocks() {
         assertEquals(DType.BF16, TransformerQuantizer.typeFor("layers.0.feed_forward.w1.weight", new long[]{170, 64}, DType.Q4_K, DType.BF16));
         assertEquals(DType.Q4_K, TransformerQuantizer.typeFor("layers.0.feed_forward.w1.weight", new long[]{10240, 3840}, DType.Q4_K, DType.BF16));

@@ -129,7 +129,7 @@ class TextEncoderGoldenTest {
 
     /** Encodes with the config.json beside {@code weights}, recording every hidden state. */
     static Run run(Path weights, List<Qwen3TextEncoder.Prompt> prompts) throws IOException {
-        try (Qwen3TextEncoder enc = Qwen3TextEncoder.open(weights, backend())) {
+        try (Qwen3TextEncoder enc = io.github.zimage4j.pipeline.ModelFiles.openTextEncoder(weights, backend())) {
             Map<String, List<float[]>> trace = new HashMap<>();
             List<Tensor> out = enc.encode(prompts, (name, prompt, data, off, rows, cols) -> {
                 List<float[]> l = trace.computeIfAbsent(name, k -> new ArrayList<>());
@@ -197,7 +197,7 @@ class TextEncoderGoldenTest {
     static void checkPipelineCase(Path dir) throws IOException {
         List<Qwen3TextEncoder.Prompt> prompts = pipelinePrompts(dir);
         List<Tensor> out;
-        try (Qwen3TextEncoder enc = Qwen3TextEncoder.open(componentsEncoder(), backend())) {
+        try (Qwen3TextEncoder enc = io.github.zimage4j.pipeline.ModelFiles.openTextEncoder(componentsEncoder(), backend())) {
             assertEquals(151936, enc.config().vocabSize(), "the pipeline encoder has the real vocabulary");
             out = enc.encode(prompts);
         }

@@ -58,7 +58,7 @@ class BflVaeGoldenTest {
         try (SafeTensors raw = SafeTensors.open(file)) {
             assertEquals(VaeCheckpoint.Layout.BFL, VaeCheckpoint.detect(raw));
         }
-        try (AutoencoderKL vae = AutoencoderKL.load(file, TestBackend.get());
+        try (AutoencoderKL vae = io.github.zimage4j.pipeline.ModelFiles.openVae(file, TestBackend.get());
              SafeTensors in = SafeTensors.open(dir.resolve("inputs.safetensors"));
              SafeTensors out = SafeTensors.open(dir.resolve("outputs.safetensors"))) {
             assertEquals(VaeConfig.read(dir.resolve("config.json")), vae.config());

@@ -82,17 +82,17 @@ class VaeApiTest {
         Path folder = tmp.resolve("vae");
         Files.createDirectories(folder);
         Files.copy(tinyCase().resolve("model.safetensors"), folder.resolve("diffusion_pytorch_model.safetensors"));
-        ModelFileException e = assertThrows(ModelFileException.class, () -> AutoencoderKL.load(folder, JavaBackend.INSTANCE));
+        ModelFileException e = assertThrows(ModelFileException.class, () -> io.github.zimage4j.pipeline.ModelFiles.openVae(folder, JavaBackend.INSTANCE));
         assertTrue(e.getMessage().contains("no config.json"), e.getMessage());
         Files.copy(tinyCase().resolve("config.json"), folder.resolve("config.json"));
-        try (AutoencoderKL vae = AutoencoderKL.load(folder, JavaBackend.INSTANCE)) {
+        try (AutoencoderKL vae = io.github.zimage4j.pipeline.ModelFiles.openVae(folder, JavaBackend.INSTANCE)) {
             assertEquals(VaeConfig.read(tinyCase().resolve("config.json")), vae.config());
         }
         // A lone file is taken for the full-size Flux VAE, so the tiny weights are reported as mis-shaped.
         Path lone = tmp.resolve("lone/ae.safetensors");
         Files.createDirectories(lone.getParent());
         Files.copy(tinyCase().resolve("model.safetensors"), lone);
-        e = assertThrows(ModelFileException.class, () -> AutoencoderKL.load(lone, JavaBackend.INSTANCE));
+        e = assertThrows(ModelFileException.class, () -> io.github.zimage4j.pipeline.ModelFiles.openVae(lone, JavaBackend.INSTANCE));
         assertTrue(e.getMessage().contains("does not match its config") && e.getMessage().contains("wrong shape"),
                 e.getMessage());
     }

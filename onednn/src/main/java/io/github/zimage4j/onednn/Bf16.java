@@ -30,21 +30,25 @@ final class Bf16 {
         int tasks = (count + CHUNK - 1) / CHUNK;
         Parallel.get().forEach(tasks, t -> {
             int from = t * CHUNK;
-            int to = Math.min(count, from + CHUNK);
-            IntVector one = IntVector.broadcast(IS, 1);
-            IntVector half = IntVector.broadcast(IS, 0x7FFF);
-            int i = from;
-            for (; i + FS.length() <= to; i += FS.length()) {
-                IntVector bits = FloatVector.fromArray(FS, x, off + i).reinterpretAsInts();
-                IntVector lsb = bits.lanewise(VectorOperators.LSHR, 16).and(one);
-                IntVector rounded = bits.add(half).add(lsb).lanewise(VectorOperators.LSHR, 16);
-                ((ShortVector) rounded.convertShape(VectorOperators.I2S, SS, 0))
-                        .intoMemorySegment(dst, 2 * (dstIndex + i), ByteOrder.LITTLE_ENDIAN);
-            }
-            for (; i < to; i++) {
-                dst.set(ValueLayout.JAVA_SHORT_UNALIGNED, 2 * (dstIndex + i), FloatFormats.floatToBf16(x[off + i]));
-            }
+            storeRun(x, off + from, Math.min(count, from + CHUNK) - from, dst, dstIndex + from);
         });
+    }
+
+    /** As {@link #store}, on the calling thread. */
+    static void storeRun(float[] x, int off, int count, MemorySegment dst, long dstIndex) {
+        IntVector one = IntVector.broadcast(IS, 1);
+        IntVector half = IntVector.broadcast(IS, 0x7FFF);
+        int i = 0;
+        for (; i + FS.length() <= count; i += FS.length()) {
+            IntVector bits = FloatVector.fromArray(FS, x, off + i).reinterpretAsInts();
+            IntVector lsb = bits.lanewise(VectorOperators.LSHR, 16).and(one);
+            IntVector rounded = bits.add(half).add(lsb).lanewise(VectorOperators.LSHR, 16);
+            ((ShortVector) rounded.convertShape(VectorOperators.I2S, SS, 0))
+                    .intoMemorySegment(dst, 2 * (dstIndex + i), ByteOrder.LITTLE_ENDIAN);
+        }
+        for (; i < count; i++) {
+            dst.set(ValueLayout.JAVA_SHORT_UNALIGNED, 2 * (dstIndex + i), FloatFormats.floatToBf16(x[off + i]));
+        }
     }
 
     /** Copies {@code count} floats to native memory as bf16 or float32. */

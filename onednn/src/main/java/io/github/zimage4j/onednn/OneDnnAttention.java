@@ -2,6 +2,8 @@ package io.github.zimage4j.onednn;
 
 import io.github.zimage4j.kernels.AttentionSpec;
 import io.github.zimage4j.kernels.FlashAttention.Operand;
+import io.github.zimage4j.kernels.Exp;
+import io.github.zimage4j.kernels.Lanes;
 import io.github.zimage4j.kernels.Parallel;
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.IntVector;
@@ -175,7 +177,7 @@ final class OneDnnAttention {
                 // Vectors stay in this loop (no calls taking them), so they are never boxed.
                 if (bf16) {
                     for (; j + vl <= visible; j += vl) {
-                        FloatVector e = FloatVector.fromArray(FS, row, j).mul(sc).sub(shift).lanewise(VectorOperators.EXP);
+                        FloatVector e = Exp.exp(FloatVector.fromArray(FS, row, j).mul(sc).sub(shift));
                         vsum = vsum.add(e);
                         IntVector bits = e.reinterpretAsInts();
                         IntVector rounded = bits.add(0x7FFF).add(bits.lanewise(VectorOperators.LSHR, 16).and(1))
@@ -185,15 +187,15 @@ final class OneDnnAttention {
                     }
                 } else {
                     for (; j + vl <= visible; j += vl) {
-                        FloatVector e = FloatVector.fromArray(FS, row, j).mul(sc).sub(shift).lanewise(VectorOperators.EXP);
+                        FloatVector e = Exp.exp(FloatVector.fromArray(FS, row, j).mul(sc).sub(shift));
                         vsum = vsum.add(e);
                         e.intoArray(row, j);
                     }
                     MemorySegment.copy(row, 0, pn, Bf16.F32, 4 * base, j);
                 }
-                float sum = vsum.reduceLanes(VectorOperators.ADD);
+                float sum = Lanes.sum(vsum);
                 for (; j < visible; j++) {
-                    float e = (float) Math.exp(row[j] * scale - max * scale);
+                    float e = Exp.exp(row[j] * scale - max * scale);
                     sum += e;
                     storeScalar(e, pn, base + j, bf16);
                 }

@@ -6,6 +6,8 @@ import io.github.zimage4j.kernels.AttentionSpec;
 import io.github.zimage4j.kernels.Backend;
 import io.github.zimage4j.kernels.FlashAttention;
 import io.github.zimage4j.kernels.JavaBackend;
+import io.github.zimage4j.kernels.Parallel;
+import io.github.zimage4j.kernels.WeightRows;
 import io.github.zimage4j.tensor.Linear;
 import io.github.zimage4j.tensor.StoredTensor;
 
@@ -20,13 +22,18 @@ import java.util.Map;
  * file (oneDNN reads the stored [out, in] rows as its transposed [in, out] layout): activations are rounded
  * to bf16 and products accumulate in float32, on AMX tiles or AVX512-BF16 dot products, whichever the CPU
  * has. F32 weights run oneDNN's float32 matmul. Attention runs as blocked matmuls ({@link OneDnnAttention})
- * in bf16 where the caller allows it. LoRA adapters are added after the base product by the Java kernels. Other dtypes, heap-backed weights, tiny products and the element-wise
- * stages use the Java kernels.
+ * in bf16 where the caller allows it. LoRA adapters are added after the base product by the Java kernels. A ggml block-quantized weight (GGUF) is decoded, a bounded block of
+ * output rows at a time, into a bf16 scratch ({@link #DECODE_SCRATCH_BYTES}) that each bf16 matmul reads:
+ * the model stays quantized in memory. Other dtypes, heap-backed weights, tiny products and the
+ * element-wise stages use the Java kernels.
  */
 final class OneDnnBackend implements Backend {
 
     /** Below this many rows a matmul call costs more than the Java dot products. */
     private static final int MIN_ROWS = 8;
+    /** Most bytes of bf16 weight rows decoded from a quantized weight for one matmul call. */
+    static final long DECODE_SCRATCH_BYTES = 8L << 20;
+    private long decodeScratchBytes = DECODE_SCRATCH_BYTES;
 
     private final Dnnl dnnl;
     private final Backend fallback = JavaBackend.INSTANCE;
@@ -37,6 +44,9 @@ final class OneDnnBackend implements Backend {
     private final NativeBuffer dst = new NativeBuffer();
     /** oneDNN scratch memory, shared by every primitive (calls are serialized). */
     private final NativeBuffer scratch = new NativeBuffer();
+    /** Decoded bf16 rows of a quantized weight (at most DECODE_SCRATCH_BYTES). */
+    private final NativeBuffer decoded = new NativeBuffer();
+    private static final ThreadLocal<float[][]> ROW = ThreadLocal.withInitial(() -> new float[1][0]);
     private final OneDnnAttention attention;
 
     OneDnnBackend(Dnnl dnnl) {
@@ -51,7 +61,7 @@ final class OneDnnBackend implements Backend {
 
     @Override
     public boolean float32Products(DType weightDtype) {
-        return weightDtype != DType.BF16;
+        return weightDtype != DType.BF16 && !weightDtype.isQuantized();
     }
 
     private record Key(int m, int k, int n, DType weight, boolean bias) {
@@ -64,6 +74,10 @@ final class OneDnnBackend implements Backend {
     @Override
     public synchronized void linear(float[] x, int xOff, int rows, Linear layer, float[] out, int outOff) {
         StoredTensor w = layer.weight();
+        if (rows >= MIN_ROWS && w.dtype().isQuantized()) {
+            quantizedLinear(x, xOff, rows, layer, out, outOff);
+            return;
+        }
         if (rows < MIN_ROWS || !supported(w)) {
             fallback.linear(x, xOff, rows, layer, out, outOff);
             return;
@@ -84,6 +98,51 @@ final class OneDnnBackend implements Backend {
         mm.execute(s, w.data(), layer.bias() != null ? bias(layer.bias()) : MemorySegment.NULL, d, scratch);
         MemorySegment.copy(d, Bf16.F32, 0, out, outOff, rows * n);
         AdapterProducts.addTo(adapters, out, outOff);
+    }
+
+    /**
+     * A block-quantized weight: blocks of output rows are decoded (the Java decoders, so values are exactly
+     * what the Java backend multiplies) and rounded to bf16 into the bounded scratch, each block one bf16
+     * matmul whose result columns are copied into place with the bias.
+     */
+    private void quantizedLinear(float[] x, int xOff, int rows, Linear layer, float[] out, int outOff) {
+        StoredTensor w = layer.weight();
+        int k = layer.in();
+        int n = layer.out();
+        int nb = (int) Math.min(n, Math.max(16, decodeScratchBytes / (2L * k) / 16 * 16));
+        MemorySegment s = src.ensure((long) rows * k * 2);
+        Bf16.copy(x, xOff, rows * k, s, true);
+        MemorySegment wbuf = decoded.ensure((long) nb * k * 2);
+        float[] bias = layer.bias();
+        for (int n0 = 0; n0 < n; n0 += nb) {
+            int cols = Math.min(nb, n - n0);
+            int first = n0;
+            Parallel.get().forEach(cols, j -> {
+                float[][] holder = ROW.get();
+                if (holder[0].length < k) {
+                    holder[0] = new float[k];
+                }
+                WeightRows.decode(w, (long) (first + j) * k, k, holder[0], 0);
+                Bf16.storeRun(holder[0], 0, k, wbuf, (long) j * k);
+            });
+            Key key = new Key(rows, k, cols, DType.BF16, false);
+            MatmulPrimitive mm = matmuls.get(key);
+            if (mm == null) {
+                mm = create(key);
+                matmuls.put(key, mm);
+            }
+            MemorySegment d = dst.ensure((long) rows * cols * 4);
+            mm.execute(s, wbuf, MemorySegment.NULL, d, scratch);
+            for (int r = 0; r < rows; r++) {
+                int o = outOff + r * n + n0;
+                MemorySegment.copy(d, Bf16.F32, (long) r * cols * 4, out, o, cols);
+                if (bias != null) {
+                    for (int j = 0; j < cols; j++) {
+                        out[o + j] += bias[n0 + j];
+                    }
+                }
+            }
+        }
     }
 
     private MemorySegment bias(float[] b) {
@@ -118,6 +177,11 @@ final class OneDnnBackend implements Backend {
         } else {
             fallback.attention(q, k, v, out, spec);
         }
+    }
+
+    /** Tests: a smaller decode scratch, so small weights are decoded in several blocks. */
+    synchronized void decodeScratchBytes(long bytes) {
+        decodeScratchBytes = bytes;
     }
 
     /** The implementation oneDNN chose for a linear shape (for logs and benchmarks), or null if not created yet. */
