@@ -93,9 +93,14 @@ public final class LoraBench {
         }
         double mb = median(base);
         double ml = median(lr);
+        double[] ratio = new double[runs];
+        for (int r = 0; r < runs; r++) {
+            ratio[r] = lr[r] / base[r];
+        }
+        log.printf("runtime LoRA / plain, median of %d back-to-back pairs: %.3f%n", runs, median(ratio));
         result.add(new BenchResult.Row("transformer (= merged LoRA)", size, mb, flops, runs, "plain forward, alternating with the next row"));
         result.add(new BenchResult.Row("transformer+runtime LoRA", size, ml, flops, runs,
-                String.format("rank %d on every linear: +%.1f%% per step", rank, 100 * (ml / mb - 1))));
+                String.format("rank %d on every linear: %+.1f%% per step (median pair ratio %.3f)", rank, 100 * (ml / mb - 1), median(ratio))));
         long bytes = 0;
         for (String w : runtime.touchedWeights()) {
             bytes += weights.find(w).data().byteSize();

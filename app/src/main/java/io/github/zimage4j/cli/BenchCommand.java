@@ -219,6 +219,11 @@ final class BenchCommand implements Callable<Integer> {
                     result.add(new BenchResult.Row("transformer-first", px + "x" + px, s, flops, 1, "cold: includes reading weights and JIT"));
                     cold = false;
                 }
+                if (loraRank > 0) { // the plain forward is timed there, alternating with the LoRA one
+                    LoraBench.run(st, cfg, model, be, LoraBench.randomLora(cacheDir(), cfg, loraRank, seed, log), loraRank, in,
+                            px + "x" + px, flops, runs, result, log);
+                    continue;
+                }
                 double[] t = new double[runs];
                 for (int r = 0; r < runs; r++) {
                     t[r] = time(() -> model.forward(in));
@@ -226,10 +231,6 @@ final class BenchCommand implements Callable<Integer> {
                 }
                 result.add(new BenchResult.Row("transformer", px + "x" + px, median(t), flops, runs,
                         (captionTokens) + " caption tokens"));
-                if (loraRank > 0) {
-                    LoraBench.run(st, cfg, model, be, LoraBench.randomLora(cacheDir(), cfg, loraRank, seed, log), loraRank, in,
-                            px + "x" + px, flops, runs, result, log);
-                }
             }
             long rss = Memory.rssBytes();
             result.add(new BenchResult.Row("transformer-resident", "-", 0, 0, 1, String.format(
