@@ -2,7 +2,7 @@ package io.github.zimage4j.bench;
 
 import io.github.zimage4j.dit.ZImageTransformer;
 import io.github.zimage4j.dit.ZImageTransformerConfig;
-import io.github.zimage4j.io.SafeTensors;
+import io.github.zimage4j.io.TensorSource;
 import io.github.zimage4j.io.SafeTensorsWriter;
 import io.github.zimage4j.kernels.AdapterMerge;
 import io.github.zimage4j.kernels.Backend;
@@ -66,7 +66,7 @@ public final class LoraBench {
     }
 
     /** Times plain and runtime-LoRA forwards alternately, {@code runs} each, and block 0's merge. */
-    public static void run(SafeTensors weights, ZImageTransformerConfig cfg, ZImageTransformer plain, Backend be, Path loraFile,
+    public static void run(TensorSource weights, ZImageTransformerConfig cfg, ZImageTransformer plain, Backend be, Path loraFile,
                            int rank, List<ZImageTransformer.Input> in, String size, double flops, int runs,
                            BenchResult result, PrintStream log) throws IOException {
         long t0 = System.nanoTime();

@@ -79,6 +79,10 @@ public final class ZImagePipeline implements AutoCloseable {
             this(backend, variant, null, null, LoraMode.RUNTIME, false);
         }
 
+        public Options(String backend, Variant variant, Path controlNet, RefinerRouting refinerRouting) {
+            this(backend, variant, controlNet, refinerRouting, LoraMode.RUNTIME, false);
+        }
+
         public Options {
             loraMode = loraMode == null ? LoraMode.RUNTIME : loraMode;
         }
