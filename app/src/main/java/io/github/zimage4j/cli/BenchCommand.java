@@ -1,6 +1,7 @@
 package io.github.zimage4j.cli;
 
 import io.github.zimage4j.bench.BenchResult;
+import io.github.zimage4j.bench.LoraBench;
 import io.github.zimage4j.bench.Memory;
 import io.github.zimage4j.dit.ZImageTransformer;
 import io.github.zimage4j.dit.ZImageTransformerConfig;
@@ -104,6 +105,16 @@ final class BenchCommand implements Callable<Integer> {
             description = "controlnet component: main layers of the DiT to run (fewer keep memory small; the ControlNet's added time does not depend on it). Default: ${DEFAULT-VALUE}.")
     int controlNetMainLayers;
 
+    @Option(names = "--layers", paramLabel = "N",
+            description = "Random transformer with N main layers instead of 30 (full width, all other shapes real): fits in "
+                    + "memory on a small machine; per-layer costs and ratios are those of the full model.")
+    Integer layers;
+
+    @Option(names = "--lora-rank", defaultValue = "0", paramLabel = "R",
+            description = "Also time the transformer with a random rank-R LoRA on every linear layer (runtime mode, alternating "
+                    + "with the plain forward) and the merge of one block; 0 = off. Default: ${DEFAULT-VALUE}.")
+    int loraRank;
+
     @Option(names = "--json", description = "Print one JSON object instead of a table.")
     boolean json;
 
@@ -185,8 +196,12 @@ final class BenchCommand implements Callable<Integer> {
             cfg = ModelFiles.transformerConfigFor(!gguf && Files.isRegularFile(json) ? json : null, st);
             log.printf("transformer %s: %.2f GB on disk, %s%n", transformer, Files.size(Checkpoints.resolve(transformer)) / 1e9, dtypes(st));
         } else {
-            cfg = ZImageTransformerConfig.published();
-            st = SafeTensors.open(randomCheckpoint("transformer", cfg.expectedTensors()));
+            ZImageTransformerConfig p = ZImageTransformerConfig.published();
+            cfg = layers == null ? p : new ZImageTransformerConfig(p.patchSize(), p.fPatchSize(), p.inChannels(), p.dim(),
+                    layers, p.nRefinerLayers(), p.nHeads(), p.nKvHeads(), p.normEps(), p.qkNorm(), p.capFeatDim(), p.ropeTheta(),
+                    p.tScale(), p.axesDims(), p.axesLens());
+            st = SafeTensors.open(randomCheckpoint(layers == null ? "transformer" : "transformer-" + layers + "layers",
+                    cfg.expectedTensors()));
         }
         try (st) {
             ZImageTransformer model = new ZImageTransformer(st, cfg, be);
@@ -207,6 +222,11 @@ final class BenchCommand implements Callable<Integer> {
                     log.printf("transformer %d² first forward (cold: page faults, JIT): %.2f s%n", px, s);
                     result.add(new BenchResult.Row("transformer-first", px + "x" + px, s, flops, 1, "cold: includes reading weights and JIT"));
                     cold = false;
+                }
+                if (loraRank > 0) { // the plain forward is timed there, alternating with the LoRA one
+                    LoraBench.run(st, cfg, model, be, LoraBench.randomLora(cacheDir(), cfg, loraRank, seed, log), loraRank, in,
+                            px + "x" + px, flops, runs, result, log);
+                    continue;
                 }
                 double[] t = new double[runs];
                 for (int r = 0; r < runs; r++) {

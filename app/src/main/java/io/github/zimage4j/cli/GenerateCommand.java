@@ -8,6 +8,9 @@ import io.github.zimage4j.image.UInt8Image;
 import io.github.zimage4j.image.PngFiles;
 import io.github.zimage4j.io.TextFiles;
 import io.github.zimage4j.kernels.Parallel;
+import io.github.zimage4j.lora.LoraMode;
+import io.github.zimage4j.lora.LoraSpec;
+import io.github.zimage4j.lora.LoraTensorSource;
 import io.github.zimage4j.pipeline.Cancellation;
 import io.github.zimage4j.pipeline.Denoiser;
 import io.github.zimage4j.pipeline.GeneratedImage;
@@ -124,6 +127,21 @@ final class GenerateCommand implements Callable<Integer> {
     @Option(names = "--max-sequence-length", defaultValue = "512", description = "Prompt token limit; longer prompts are truncated. Default: ${DEFAULT-VALUE}.")
     int maxSequenceLength;
 
+    @Option(names = "--lora", paramLabel = "FILE[:STRENGTH]",
+            description = "Apply a LoRA, strength 1 unless given (repeatable; strengths add). Any key format: diffusers/PEFT, "
+                    + "ai-toolkit, kohya/musubi, ComfyUI, dotted lora.down, fused qkv, LoKr. `zimage4j lora-info FILE` shows what it targets.")
+    List<String> loras = new ArrayList<>();
+
+    @Option(names = "--lora-mode", defaultValue = "runtime", paramLabel = "runtime|merged",
+            description = "runtime: the low-rank product is added in each layer (any weight dtype, quantized included; measured +12%% per step "
+                    + "with rank 32 on every layer); merged: the touched weights are copied once with the update added (F32/BF16/F16 weights; more memory). "
+                    + "Default: ${DEFAULT-VALUE}.")
+    String loraMode;
+
+    @Option(names = "--lora-ignore-unmatched",
+            description = "Apply the LoRA keys that fit and skip the rest (default: keys that fit no weight are an error listing them).")
+    boolean loraIgnoreUnmatched;
+
     @Option(names = {"-v", "--verbose"}, description = "Print timings per stage and the peak resident memory.")
     boolean verbose;
 
@@ -135,6 +153,15 @@ final class GenerateCommand implements Callable<Integer> {
         String text = promptText();
         // Everything that can be wrong with the request is checked before any model file is read.
         long firstSeed = seed != null ? seed : new SecureRandom().nextLong() & 0xFFFFFFFFL;
+        List<LoraSpec> loraSpecs = new ArrayList<>();
+        for (String l : loras) {
+            LoraSpec spec = LoraSpec.parse(l);
+            if (!Files.isRegularFile(spec.file())) {
+                throw new IllegalArgumentException("--lora: " + spec.file() + " is not a file");
+            }
+            loraSpecs.add(spec);
+        }
+        LoraMode mode = LoraMode.parse(loraMode);
         GenerationRequest request = GenerationRequest.builder().prompt(text).negativePrompt(negativePrompt)
                 .size(width == null ? 0 : width, height == null ? 0 : height).steps(steps).guidance(guidance)
                 .cfgNormalization(cfgNormalization).cfgTruncation(cfgTruncation).seed(firstSeed).count(batch)
@@ -146,6 +173,7 @@ final class GenerateCommand implements Callable<Integer> {
                 .controlImage(controlImage == null ? null : readImage("--control-image", controlImage, false))
                 .controlType(controlType == null ? null : ControlType.parse(controlType))
                 .controlScale(controlScale)
+                .loras(loraSpecs)
                 .build();
         if (controlImage != null && controlNet == null) {
             throw new IllegalArgumentException("--control-image needs --controlnet FILE");
@@ -162,13 +190,22 @@ final class GenerateCommand implements Callable<Integer> {
         }
         List<Path> targets = outputs(firstSeed, (long) request.width() * request.height());
         ModelFiles files = modelOptions.files();
-        ZImagePipeline.Options options = modelOptions.pipelineOptions().withControlNet(controlNet, routing);
+        ZImagePipeline.Options options = modelOptions.pipelineOptions().withControlNet(controlNet, routing)
+                .withLoras(mode, loraIgnoreUnmatched);
 
         Cancellation cancel = new Cancellation();
         ReentrantLock writing = new ReentrantLock();
         long t0 = System.nanoTime();
         try (InterruptGuard _ = new InterruptGuard(err, cancel, writing, "no image written for unfinished work");
              ZImagePipeline pipe = ZImagePipeline.load(files, options)) {
+            if (!loraSpecs.isEmpty()) {
+                long tl = System.nanoTime();
+                LoraTensorSource.Report report = pipe.useLoras(loraSpecs);
+                report.lines().forEach(err::println);
+                err.printf("LoRAs (%s): %d tensors applied, %d duplicates skipped, %d unplaced keys ignored%s%n",
+                        mode.name().toLowerCase(java.util.Locale.ROOT), report.appliedTensors(), report.skippedDuplicates(),
+                        report.unplacedKeys().size(), verbose ? String.format(" · %.1f s", (System.nanoTime() - tl) / 1e9) : "");
+            }
             int nSteps = steps != null ? steps : pipe.variant().defaultSteps();
             double g = guidance != null ? guidance : pipe.variant().defaultGuidance();
             err.printf("%s (%s) · %dx%d · %d steps · guidance %s · seed %d%s · backend %s · %d threads%n",

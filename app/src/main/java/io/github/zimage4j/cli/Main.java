@@ -10,7 +10,7 @@ import picocli.CommandLine.Command;
         description = "Z-Image and Z-Image-Turbo text-to-image in native Java.",
         subcommands = {GenerateCommand.class, BatchCommand.class, PreprocessCommand.class, InfoCommand.class, CheckCommand.class, ConvertCommand.class, BenchCommand.class,
                 PullCommand.class, QuantizeCommand.class,
-                TinyModelCommand.class, ServeCommand.class, CommandLine.HelpCommand.class})
+                TinyModelCommand.class, ServeCommand.class, LoraInfoCommand.class, CommandLine.HelpCommand.class})
 public final class Main implements Runnable {
 
     @CommandLine.Spec

@@ -1,9 +1,11 @@
 package io.github.zimage4j.io;
 
+import io.github.zimage4j.tensor.Adapter;
 import io.github.zimage4j.tensor.StoredTensor;
 
 import java.util.Arrays;
 import java.util.LinkedHashMap;
+import java.util.List;
 import java.util.Map;
 import java.util.Set;
 
@@ -20,6 +22,14 @@ public interface TensorSource extends AutoCloseable {
 
     /** The tensor, or null when absent. */
     StoredTensor find(String name);
+
+    /**
+     * The updates (LoRA adapters) a linear layer adds to this weight at run time; none for a plain
+     * checkpoint. A decorator supplies them, so binding a model again with other adapters is cheap.
+     */
+    default List<Adapter> adapters(String weightName) {
+        return List.of();
+    }
 
     default boolean contains(String name) {
         return find(name) != null;

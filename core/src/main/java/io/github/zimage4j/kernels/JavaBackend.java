@@ -17,7 +17,9 @@ public final class JavaBackend implements Backend {
 
     @Override
     public void linear(float[] x, int xOff, int rows, Linear layer, float[] out, int outOff) {
+        AdapterProducts.Pending adapters = AdapterProducts.prepare(x, xOff, rows, layer);
         Gemm.matmul(x, xOff, rows, layer.in(), layer.weight(), layer.bias(), out, outOff);
+        AdapterProducts.addTo(adapters, out, outOff);
     }
 
     @Override

@@ -2,6 +2,7 @@ package io.github.zimage4j.pipeline;
 
 import io.github.zimage4j.controlnet.ControlType;
 import io.github.zimage4j.image.UInt8Image;
+import io.github.zimage4j.lora.LoraSpec;
 import io.github.zimage4j.tensor.Tensor;
 import io.github.zimage4j.tokenizer.Qwen3Tokenizer;
 
@@ -49,6 +50,8 @@ import java.util.List;
  *   <li>{@code initialLatents}, {@code initImageNoise}: the random draws of image 0 ([16, 1, h, w] noise, and
  *       [16, h, w] for the init image's posterior sample) instead of drawing them from the seed, to
  *       reproduce another tool's exact draws; default from the seed.</li>
+ *   <li>{@code loras}: LoRA files with their strengths, applied together; default none. Changing them between
+ *       requests only rebinds the transformer (each file is read once).</li>
  * </ul>
  */
 public final class GenerationRequest {
@@ -89,6 +92,7 @@ public final class GenerationRequest {
     private final UInt8Image controlImage;
     private final ControlType controlType;
     private final Double controlScale;
+    private final List<LoraSpec> loras;
     private final List<String> notes;
     /** Whether width and height were set rather than derived. */
     private final boolean widthGiven;
@@ -190,6 +194,7 @@ public final class GenerationRequest {
         this.controlImage = b.controlImage;
         this.controlType = b.controlType;
         this.controlScale = b.controlScale;
+        this.loras = List.copyOf(b.loras);
         this.notes = List.copyOf(notes);
         this.widthGiven = b.width != 0;
         this.heightGiven = b.height != 0;
@@ -251,6 +256,7 @@ public final class GenerationRequest {
         b.controlImage = controlImage;
         b.controlType = controlType;
         b.controlScale = controlScale;
+        b.loras = loras;
         return b;
     }
 
@@ -354,6 +360,10 @@ public final class GenerationRequest {
         return controlScale;
     }
 
+    public List<LoraSpec> loras() {
+        return loras;
+    }
+
     /** What {@link Builder#build()} decided on the caller's behalf (e.g. a rounded size), for the user to see. */
     public List<String> notes() {
         return notes;
@@ -380,6 +390,7 @@ public final class GenerationRequest {
         private UInt8Image controlImage;
         private ControlType controlType;
         private Double controlScale;
+        private List<LoraSpec> loras = List.of();
 
         private Builder() {
         }
@@ -473,6 +484,12 @@ public final class GenerationRequest {
 
         public Builder controlScale(Double s) {
             controlScale = s;
+            return this;
+        }
+
+        /** LoRAs with their strengths (empty: none). */
+        public Builder loras(List<LoraSpec> l) {
+            loras = l == null ? List.of() : List.copyOf(l);
             return this;
         }
 

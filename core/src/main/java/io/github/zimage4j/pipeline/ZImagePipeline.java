@@ -12,6 +12,10 @@ import io.github.zimage4j.io.Checkpoints;
 import io.github.zimage4j.io.TensorSource;
 import io.github.zimage4j.kernels.Backend;
 import io.github.zimage4j.kernels.Backends;
+import io.github.zimage4j.lora.LoraFile;
+import io.github.zimage4j.lora.LoraMode;
+import io.github.zimage4j.lora.LoraSpec;
+import io.github.zimage4j.lora.LoraTensorSource;
 import io.github.zimage4j.random.TorchGenerator;
 import io.github.zimage4j.scheduler.FlowMatchEulerScheduler;
 import io.github.zimage4j.scheduler.Schedule;
@@ -28,6 +32,7 @@ import io.github.zimage4j.image.LanczosResize;
 import java.io.IOException;
 import java.nio.file.Path;
 import java.util.ArrayList;
+import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.CancellationException;
@@ -65,10 +70,21 @@ public final class ZImagePipeline implements AutoCloseable {
      * @param variant          force the variant (null: detect from the scheduler shift and the model name)
      * @param controlNet       a Z-Image Fun ControlNet Union file or folder to load beside the transformer, or null
      * @param refinerRouting   where a 2.x ControlNet's refiner hints go; null = {@link RefinerRouting#DIFFUSERS}
+     * @param loraMode         how requests' LoRAs are applied; null = {@link LoraMode#RUNTIME}
+     * @param loraIgnoreUnplaced skip LoRA keys that fit no weight (else they are an error listing them)
      */
-    public record Options(String backend, Variant variant, Path controlNet, RefinerRouting refinerRouting) {
+    public record Options(String backend, Variant variant, Path controlNet, RefinerRouting refinerRouting,
+                          LoraMode loraMode, boolean loraIgnoreUnplaced) {
         public Options(String backend, Variant variant) {
-            this(backend, variant, null, null);
+            this(backend, variant, null, null, LoraMode.RUNTIME, false);
+        }
+
+        public Options(String backend, Variant variant, Path controlNet, RefinerRouting refinerRouting) {
+            this(backend, variant, controlNet, refinerRouting, LoraMode.RUNTIME, false);
+        }
+
+        public Options {
+            loraMode = loraMode == null ? LoraMode.RUNTIME : loraMode;
         }
 
         public static Options defaults() {
@@ -76,7 +92,11 @@ public final class ZImagePipeline implements AutoCloseable {
         }
 
         public Options withControlNet(Path file, RefinerRouting routing) {
-            return new Options(backend, variant, file, routing);
+            return new Options(backend, variant, file, routing, loraMode, loraIgnoreUnplaced);
+        }
+
+        public Options withLoras(LoraMode mode, boolean ignoreUnplaced) {
+            return new Options(backend, variant, controlNet, refinerRouting, mode, ignoreUnplaced);
         }
     }
 
@@ -87,7 +107,17 @@ public final class ZImagePipeline implements AutoCloseable {
     private final Qwen3Tokenizer tokenizer;
     private final Qwen3Config textEncoderConfig;
     private final TensorSource transformerWeights;
-    private final ZImageTransformer transformer;
+    private final ZImageTransformerConfig transformerConfig;
+    private final Options options;
+    /** Rebound (cheaply: the weights stay mapped) whenever the requested LoRAs change. */
+    private ZImageTransformer transformer;
+    private List<LoraSpec> boundLoras = List.of();
+    private LoraTensorSource.Report loraReport = new LoraTensorSource.Report(List.of(), 0, 0, List.of());
+    /** LoRA files read so far, by path: a file is read once (again only when it changes on disk). */
+    private final Map<Path, ReadLora> loraFiles = new HashMap<>();
+
+    private record ReadLora(LoraFile file, java.nio.file.attribute.FileTime modified) {
+    }
     private final AutoencoderKL vae;
     private final ZImageControlNet controlNet; // null without one
     private final RefinerRouting refinerRouting;
@@ -100,8 +130,8 @@ public final class ZImagePipeline implements AutoCloseable {
 
     private ZImagePipeline(ModelFiles files, Backend backend, Variant variant, SchedulerConfig schedulerConfig,
                            Qwen3Tokenizer tokenizer, Qwen3Config textEncoderConfig, TensorSource transformerWeights,
-                           ZImageTransformer transformer, AutoencoderKL vae, ZImageControlNet controlNet,
-                           RefinerRouting refinerRouting) {
+                           ZImageTransformerConfig transformerConfig, Options options, ZImageTransformer transformer,
+                           AutoencoderKL vae, ZImageControlNet controlNet, RefinerRouting refinerRouting) {
         this.files = files;
         this.backend = backend;
         this.variant = variant;
@@ -109,6 +139,8 @@ public final class ZImagePipeline implements AutoCloseable {
         this.tokenizer = tokenizer;
         this.textEncoderConfig = textEncoderConfig;
         this.transformerWeights = transformerWeights;
+        this.transformerConfig = transformerConfig;
+        this.options = options;
         this.transformer = transformer;
         this.vae = vae;
         this.controlNet = controlNet;
@@ -173,7 +205,8 @@ public final class ZImagePipeline implements AutoCloseable {
                     throw e;
                 }
             }
-            return new ZImagePipeline(files, backend, variant, sched, tokenizer, teConfig, dit, transformer, vae, control,
+            return new ZImagePipeline(files, backend, variant, sched, tokenizer, teConfig, dit, ditConfig, options, transformer,
+                    vae, control,
                     options.refinerRouting() != null ? options.refinerRouting() : RefinerRouting.DIFFUSERS);
         } catch (IOException | RuntimeException e) {
             dit.close();
@@ -258,11 +291,12 @@ public final class ZImagePipeline implements AutoCloseable {
      *
      * @throws CancellationException when {@code cancel} was triggered; nothing is returned
      */
-    public List<GeneratedImage> generate(GenerationRequest request, PipelineListener listener, Cancellation cancel)
+    public synchronized List<GeneratedImage> generate(GenerationRequest request, PipelineListener listener, Cancellation cancel)
             throws IOException {
         GenerationRequest.Settings settings = request.resolve(variant);
         Mode mode = Mode.of(request);
         checkFits(request, mode);
+        useLoras(request.loras());
         for (String note : request.notes()) {
             LOG.log(System.Logger.Level.INFO, note);
         }
@@ -479,6 +513,10 @@ public final class ZImagePipeline implements AutoCloseable {
                     + (settings.controlType() == null ? "control map" : settings.controlType().cliName())
                     + ", scale " + settings.controlScale() + (controlNet.supportsInpaint() ? ", refiner hints " + refinerRouting.name().toLowerCase(java.util.Locale.ROOT) : ""));
         }
+        if (!boundLoras.isEmpty()) {
+            extra.put("LoRAs", String.join(", ", boundLoras.stream()
+                    .map(l -> l.file().getFileName() + ":" + l.strength()).toList()));
+        }
         return extra;
     }
 
@@ -532,6 +570,34 @@ public final class ZImagePipeline implements AutoCloseable {
             }
         }
         return out;
+    }
+
+    /**
+     * Binds the transformer with these LoRAs (the options' mode), reading each file once; nothing happens when
+     * they are the ones already bound. Fails, listing the keys, when a key fits no weight (unless the options
+     * ignore them) before any work starts. {@link #generate} calls this with the request's LoRAs.
+     */
+    public synchronized LoraTensorSource.Report useLoras(List<LoraSpec> loras) throws IOException {
+        if (loras.equals(boundLoras)) {
+            return loraReport;
+        }
+        List<LoraTensorSource.Applied> applied = new ArrayList<>();
+        for (LoraSpec spec : loras) {
+            Path key = spec.file().toAbsolutePath().normalize();
+            java.nio.file.attribute.FileTime modified = java.nio.file.Files.getLastModifiedTime(key);
+            ReadLora cached = loraFiles.get(key);
+            if (cached == null || !cached.modified().equals(modified)) {
+                cached = new ReadLora(LoraFile.read(key), modified);
+                loraFiles.put(key, cached);
+            }
+            applied.add(new LoraTensorSource.Applied(cached.file(), spec.strength()));
+        }
+        LoraTensorSource bound = LoraTensorSource.bind(transformerWeights, applied, options.loraMode(),
+                options.loraIgnoreUnplaced());
+        transformer = new ZImageTransformer(bound, transformerConfig, backend);
+        boundLoras = List.copyOf(loras);
+        loraReport = bound.report();
+        return loraReport;
     }
 
     private static void checkCancelled(Cancellation cancel) {

@@ -4,14 +4,27 @@ import io.github.zimage4j.io.ModelFileException;
 import io.github.zimage4j.io.TensorSource;
 
 import java.util.Arrays;
+import java.util.List;
 
 /**
- * A linear layer {@code y = x·Wᵀ + b}: the weight stays in its stored dtype and layout {@code [out, in]};
- * the bias (small) is a float copy or null.
+ * A linear layer {@code y = x·Wᵀ + b + Σ x·ΔWᵀ}: the weight stays in its stored dtype and layout
+ * {@code [out, in]}; the bias (small) is a float copy or null; the adapters (LoRA updates, usually none)
+ * are added by the backend after the base product, so the weight itself is never written.
  */
-public record Linear(StoredTensor weight, float[] bias) {
+public record Linear(StoredTensor weight, float[] bias, List<Adapter> adapters) {
+
+    public Linear(StoredTensor weight, float[] bias) {
+        this(weight, bias, List.of());
+    }
 
     public Linear {
+        adapters = List.copyOf(adapters);
+        for (Adapter a : adapters) {
+            if (a.out() != weight.dim(0) || a.in() != weight.dim(1)) {
+                throw new IllegalArgumentException(weight.where() + ": an adapter of [" + a.out() + ", " + a.in()
+                        + "] does not fit the weight " + Arrays.toString(weight.shape()));
+            }
+        }
         if (weight.rank() != 2) {
             throw new IllegalArgumentException(weight.where() + ": a linear weight must be 2-D, found "
                     + Arrays.toString(weight.shape()));
@@ -33,10 +46,13 @@ public record Linear(StoredTensor weight, float[] bias) {
         return (int) weight.dim(0);
     }
 
-    /** {@code prefix.weight} [out, in] and, if {@code withBias}, {@code prefix.bias} [out]. */
+    /**
+     * {@code prefix.weight} [out, in], if {@code withBias}, {@code prefix.bias} [out], and the adapters the
+     * source supplies for the weight.
+     */
     public static Linear load(TensorSource src, String prefix, int out, int in, boolean withBias) throws ModelFileException {
         StoredTensor w = src.get(prefix + ".weight", out, in);
         float[] b = withBias ? src.get(prefix + ".bias", out).toFloats() : null;
-        return new Linear(w, b);
+        return new Linear(w, b, src.adapters(prefix + ".weight"));
     }
 }

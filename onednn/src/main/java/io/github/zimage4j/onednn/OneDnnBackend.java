@@ -1,6 +1,7 @@
 package io.github.zimage4j.onednn;
 
 import io.github.zimage4j.io.DType;
+import io.github.zimage4j.kernels.AdapterProducts;
 import io.github.zimage4j.kernels.AttentionSpec;
 import io.github.zimage4j.kernels.Backend;
 import io.github.zimage4j.kernels.FlashAttention;
@@ -21,7 +22,7 @@ import java.util.Map;
  * file (oneDNN reads the stored [out, in] rows as its transposed [in, out] layout): activations are rounded
  * to bf16 and products accumulate in float32, on AMX tiles or AVX512-BF16 dot products, whichever the CPU
  * has. F32 weights run oneDNN's float32 matmul. Attention runs as blocked matmuls ({@link OneDnnAttention})
- * in bf16 where the caller allows it. A ggml block-quantized weight (GGUF) is decoded, a bounded block of
+ * in bf16 where the caller allows it. LoRA adapters are added after the base product by the Java kernels. A ggml block-quantized weight (GGUF) is decoded, a bounded block of
  * output rows at a time, into a bf16 scratch ({@link #DECODE_SCRATCH_BYTES}) that each bf16 matmul reads:
  * the model stays quantized in memory. Other dtypes, heap-backed weights, tiny products and the
  * element-wise stages use the Java kernels.
@@ -81,6 +82,7 @@ final class OneDnnBackend implements Backend {
             fallback.linear(x, xOff, rows, layer, out, outOff);
             return;
         }
+        AdapterProducts.Pending adapters = AdapterProducts.prepare(x, xOff, rows, layer);
         int k = layer.in();
         int n = layer.out();
         Key key = new Key(rows, k, n, w.dtype(), layer.bias() != null);
@@ -95,6 +97,7 @@ final class OneDnnBackend implements Backend {
         MemorySegment d = dst.ensure((long) rows * n * 4);
         mm.execute(s, w.data(), layer.bias() != null ? bias(layer.bias()) : MemorySegment.NULL, d, scratch);
         MemorySegment.copy(d, Bf16.F32, 0, out, outOff, rows * n);
+        AdapterProducts.addTo(adapters, out, outOff);
     }
 
     /**
