@@ -85,7 +85,7 @@ class LoraCommandTest {
     @Test
     void appliesTheRestWhenToldToInEitherMode() throws IOException {
         for (String mode : new String[]{"runtime", "merged"}) {
-            GenerateCommandTest.Result r = generate("--lora", lora + ":0.8", "--lora-ignore-unmatched", "--lora-mode", mode);
+            GenerateCommandTest.Result r = generate("--lora", lora + ":0.8", "--lora-ignore-unmatched", "--lora-mode", mode, "--overwrite");
             assertEquals(0, r.code(), r.err());
             assertTrue(r.err().contains("applied 3 tensors to 1 weights, skipped 0 duplicate tensors, 1 unplaced"), r.err());
             assertTrue(r.err().contains("LoRAs (" + mode + "): 3 tensors applied"), r.err());

@@ -3,6 +3,7 @@ package io.github.zimage4j.server;
 import io.github.zimage4j.controlnet.ControlType;
 import io.github.zimage4j.image.ImageFiles;
 import io.github.zimage4j.image.UInt8Image;
+import io.github.zimage4j.lora.LoraSpec;
 import io.github.zimage4j.pipeline.GenerationRequest;
 import io.github.zimage4j.pipeline.Variant;
 
@@ -25,9 +26,6 @@ import java.util.Set;
 public record ImageParams(String prompt, String negativePrompt, int width, int height, int steps, double guidance,
                           double cfgNormalization, double cfgTruncation, long seed, int count, int previewEvery,
                           Inputs inputs, List<LoraCatalog.Choice> loras) {
-
-    /** Whether the library applies LoRAs yet; until then a request naming one is refused with a 400. */
-    static final boolean LORAS_SUPPORTED = false;
 
     /**
      * The image inputs, decoded when the request arrives; null fields are unset (strength and control scale
@@ -170,13 +168,9 @@ public record ImageParams(String prompt, String negativePrompt, int width, int h
         return Math.max(16, Math.round(v / 16f) * 16);
     }
 
-    /** The LoRAs a request names from the catalog (refused while the library cannot apply them). */
+    /** The LoRAs a request names from the catalog. */
     static List<LoraCatalog.Choice> loras(Fields f, String field, LoraCatalog catalog) {
-        List<LoraCatalog.Choice> loras = catalog.parse(f, field);
-        if (!loras.isEmpty() && !LORAS_SUPPORTED) {
-            throw ApiException.badField(field, "this build's library cannot apply LoRAs yet");
-        }
-        return loras;
+        return catalog.parse(f, field);
     }
 
     /** The given seed, or a drawn one (32 bits, as the command line draws them). */
@@ -190,6 +184,7 @@ public record ImageParams(String prompt, String negativePrompt, int width, int h
                 .seed(seed).count(count)
                 .initImage(inputs.initImage()).strength(inputs.strength()).mask(inputs.mask())
                 .controlImage(inputs.controlImage()).controlType(inputs.controlType()).controlScale(inputs.controlScale())
+                .loras(loras.stream().map(l -> new LoraSpec(l.file(), l.strength())).toList())
                 .build();
     }
 

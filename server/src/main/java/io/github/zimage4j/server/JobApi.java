@@ -123,7 +123,7 @@ final class JobApi {
         m.put("limits", limits);
         m.put("sizes", server.sizes());
         m.put("controlnet", host.state() == ModelHost.State.READY && server.controlNetLoaded());
-        m.put("loras_supported", ImageParams.LORAS_SUPPORTED);
+        m.put("loras_supported", true);
         m.put("loras", server.loras().names());
         Map<String, Object> q = new LinkedHashMap<>();
         q.put("capacity", server.queue().capacity());

@@ -21,6 +21,7 @@ import java.util.concurrent.CountDownLatch;
 import java.util.stream.Stream;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNotEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -168,8 +169,20 @@ class LimitsAndSafetyTest {
         Path dir = java.nio.file.Files.createDirectories(root.resolve("loras"));
         java.nio.file.Files.writeString(dir.resolve("style.safetensors"), "not read until used");
         java.nio.file.Files.writeString(dir.resolve("notes.txt"), "not a LoRA");
+        // A real rank-2 LoRA on the tiny model's first attention query (ai-toolkit names, alpha = rank).
+        int dim = io.github.zimage4j.pipeline.TinyModel.TRANSFORMER.dim();
+        float[] a = new float[2 * dim];
+        float[] b = new float[dim * 2];
+        for (int i = 0; i < a.length; i++) {
+            a[i] = (float) Math.sin(i + 1.0);
+            b[i] = (float) Math.cos(3.0 * i);
+        }
+        new io.github.zimage4j.io.SafeTensorsWriter()
+                .addF32("diffusion_model.layers.0.attention.to_q.lora_A.weight", new long[]{2, dim}, a)
+                .addF32("diffusion_model.layers.0.attention.to_q.lora_B.weight", new long[]{dim, 2}, b)
+                .write(dir.resolve("good.safetensors"));
         try (TestServer t = new TestServer(root.resolve("with-loras"), null, Limits.defaults(), 2, TestServer.tinyHost(), dir).ready()) {
-            assertEquals(List.of("style.safetensors"), TestServer.json(t.get("/api/info")).get("loras"));
+            assertEquals(List.of("good.safetensors", "style.safetensors"), TestServer.json(t.get("/api/info")).get("loras"));
             for (String bad : List.of("../loras/style.safetensors", dir.resolve("style.safetensors").toString(), "notes.txt")) {
                 HttpResponse<String> r = t.post("/api/jobs", "{\"prompt\":\"x\",\"loras\":[{\"path\":\"" + bad + "\",\"strength\":0.8}]}");
                 assertEquals(400, r.statusCode(), r.body());
@@ -177,9 +190,16 @@ class LimitsAndSafetyTest {
             }
             HttpResponse<String> r = t.post("/api/jobs", "{\"prompt\":\"x\",\"loras\":[{\"path\":\"style.safetensors\",\"strength\":\"max\"}]}");
             assertEquals("loras[0].strength", TestServer.error(r).get("param"), r.body());
-            r = t.post("/v1/images/generations", "{\"prompt\":\"x\",\"size\":\"16x16\",\"loras\":[{\"path\":\"style.safetensors\",\"strength\":0.8}]}");
-            // Until the library applies LoRAs, a valid choice is refused, by name of the field.
-            assertEquals(ImageParams.LORAS_SUPPORTED ? 200 : 400, r.statusCode(), r.body());
+            String plain = "{\"prompt\":\"x\",\"size\":\"16x16\",\"seed\":5";
+            r = t.post("/v1/images/generations", plain + "}");
+            assertEquals(200, r.statusCode(), r.body());
+            String withoutLora = (String) ((List<Map<String, Object>>) TestServer.json(r).get("data")).get(0).get("b64_json");
+            r = t.post("/v1/images/generations", plain + ",\"loras\":[{\"path\":\"good.safetensors\",\"strength\":0.8}]}");
+            assertEquals(200, r.statusCode(), r.body());
+            String withLora = (String) ((List<Map<String, Object>>) TestServer.json(r).get("data")).get(0).get("b64_json");
+            assertNotEquals(withoutLora, withLora, "the LoRA changes the image");
+            r = t.post("/v1/images/generations", plain + ",\"loras\":[{\"path\":\"style.safetensors\",\"strength\":0.8}]}");
+            assertNotEquals(200, r.statusCode(), "a file that is not a LoRA fails the request: " + r.body());
         }
     }
 
