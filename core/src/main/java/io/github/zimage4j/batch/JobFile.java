@@ -225,6 +225,13 @@ public final class JobFile {
             problems.add(unit + " " + n + ": " + message);
         }
 
+        /** A LoRA entry with its path resolved like an image path. */
+        private static Map<Object, Object> resolvedPath(Map<?, ?> lora, String path) {
+            Map<Object, Object> copy = new LinkedHashMap<>(lora);
+            copy.put("path", path);
+            return copy;
+        }
+
         @SuppressWarnings("unchecked")
         void add(int n, Object value) {
             if (!(value instanceof Map<?, ?> raw)) {
@@ -264,13 +271,17 @@ public final class JobFile {
                     fields.put(f, resolve.apply(path));
                 }
             }
+            if (fields.get("loras") instanceof List<?> loras) {
+                fields.put("loras", loras.stream().map(l -> l instanceof Map<?, ?> m && m.get("path") instanceof String path
+                        ? resolvedPath(m, resolve.apply(path)) : l).toList());
+            }
             if (fields.get("seed") == null) {
                 fields.put("seed", seedFor(id));
             }
             try {
                 RequestJson.toRequest(fields, images);
             } catch (RequestJson.InvalidRequestException e) {
-                boolean fromDefaults = e.field() != null && !obj.containsKey(e.field());
+                boolean fromDefaults = e.field() != null && !obj.containsKey(e.field().replaceFirst("\\[.*", ""));
                 problem(n, (fromDefaults ? "(from the defaults) " : "") + e.getMessage());
                 return;
             }

@@ -3,10 +3,13 @@ package io.github.zimage4j.batch;
 import io.github.zimage4j.controlnet.ControlType;
 import io.github.zimage4j.image.ImageFiles;
 import io.github.zimage4j.image.UInt8Image;
+import io.github.zimage4j.lora.LoraSpec;
 import io.github.zimage4j.pipeline.GenerationRequest;
 
 import java.io.IOException;
+import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -18,7 +21,8 @@ import java.util.Map;
  * {"prompt": "a red fox", "negative_prompt": "", "width": 1024, "height": 1024, "steps": 8, "guidance": 0,
  *  "cfg_normalization": 0, "cfg_truncation": 1.0, "seed": 42, "max_sequence_length": 512,
  *  "init_image": "in/fox.png", "strength": 0.6, "mask": "in/fox-mask.png",
- *  "control_image": "in/pose.png", "control_type": "canny", "control_scale": 0.75}
+ *  "control_image": "in/pose.png", "control_type": "canny", "control_scale": 0.75,
+ *  "loras": [{"path": "loras/style.safetensors", "strength": 0.8}]}
  * </pre>
  * Only {@code prompt} is required; an absent field or a JSON {@code null} takes the default (1024² pixels
  * or the init image's size, the variant's steps and guidance, no cfg normalization or truncation, a random
@@ -30,7 +34,7 @@ public final class RequestJson {
     /** The fields of a request, in the order {@link #toJson} writes them. */
     public static final List<String> FIELDS = List.of("prompt", "negative_prompt", "width", "height", "steps", "guidance",
             "cfg_normalization", "cfg_truncation", "seed", "max_sequence_length", "init_image", "strength", "mask",
-            "control_image", "control_type", "control_scale");
+            "control_image", "control_type", "control_scale", "loras");
 
     /** The fields holding image file paths. */
     public static final List<String> IMAGE_FIELDS = List.of("init_image", "mask", "control_image");
@@ -109,6 +113,9 @@ public final class RequestJson {
         if (json.get("control_image") != null) {
             b.controlImage(image(json, "control_image", images));
         }
+        if (json.get("loras") != null) {
+            b.loras(loras(json.get("loras"), images));
+        }
         try {
             return b.build();
         } catch (IllegalArgumentException e) {
@@ -126,6 +133,42 @@ public final class RequestJson {
             throw new InvalidRequestException(field, field == null || e.getMessage().contains(field.replace('_', ' '))
                     ? e.getMessage() : "\"" + field + "\": " + e.getMessage());
         }
+    }
+
+    /** {@code [{"path": FILE, "strength": S}]}, strength 1 when absent; every file must exist. */
+    private static List<LoraSpec> loras(Object value, Images images) {
+        if (!(value instanceof List<?> list)) {
+            throw new InvalidRequestException("loras", "\"loras\" must be an array of {\"path\", \"strength\"} objects, got "
+                    + describe(value));
+        }
+        List<LoraSpec> out = new ArrayList<>();
+        for (int i = 0; i < list.size(); i++) {
+            String field = "loras[" + i + "]";
+            if (!(list.get(i) instanceof Map<?, ?> m) || !(m.get("path") instanceof String path)) {
+                throw new InvalidRequestException(field, "\"" + field + "\" must be an object with a string \"path\" and an"
+                        + " optional number \"strength\", got " + describe(list.get(i)));
+            }
+            for (Object key : m.keySet()) {
+                if (!key.equals("path") && !key.equals("strength")) {
+                    throw new InvalidRequestException(field, "\"" + field + "\": unknown field \"" + key + "\" (path, strength)");
+                }
+            }
+            Object strength = m.get("strength");
+            if (strength != null && !(strength instanceof Number)) {
+                throw new InvalidRequestException(field, "\"" + field + ".strength\" must be a number, got " + describe(strength));
+            }
+            Path file;
+            try {
+                file = images.localFile(path);
+            } catch (IOException | RuntimeException e) {
+                throw new InvalidRequestException(field, "\"" + field + ".path\": cannot read " + path + ": " + e.getMessage());
+            }
+            if (!Files.isRegularFile(file)) {
+                throw new InvalidRequestException(field, "\"" + field + ".path\": " + file + " is not a file");
+            }
+            out.add(new LoraSpec(file, strength == null ? 1.0 : ((Number) strength).doubleValue()));
+        }
+        return out;
     }
 
     private static UInt8Image image(Map<String, ?> json, String field, Images images) {

@@ -141,6 +141,27 @@ class JobFileTest {
     }
 
     @Test
+    void loraPathsAreTakenFromTheJobFilesFolderToo(@org.junit.jupiter.api.io.TempDir java.nio.file.Path dir) throws IOException {
+        java.nio.file.Files.createDirectories(dir.resolve("loras"));
+        java.nio.file.Files.writeString(dir.resolve("loras/style.safetensors"), "read when generating");
+        java.nio.file.Path jobs = java.nio.file.Files.writeString(dir.resolve("jobs.jsonl"), """
+                {"defaults": {"loras": [{"path": "loras/style.safetensors", "strength": 0.7}]}}
+                {"id": "a", "prompt": "x"}
+                {"id": "b", "prompt": "x", "loras": []}
+                {"id": "c", "prompt": "x", "loras": [{"path": "loras/missing.safetensors"}]}
+                """);
+        JobFile.InvalidJobFileException e = assertThrows(JobFile.InvalidJobFileException.class, () -> JobFile.read(jobs));
+        assertEquals(1, e.problems().size(), e.problems().toString());
+        assertTrue(e.problems().get(0).startsWith("line 4: \"loras[0].path\": " + dir.resolve("loras/missing.safetensors")), e.problems().toString());
+        java.nio.file.Files.writeString(jobs, java.nio.file.Files.readString(jobs).replace("missing", "style"));
+        JobFile file = JobFile.read(jobs);
+        assertEquals(java.util.List.of(new io.github.zimage4j.lora.LoraSpec(dir.resolve("loras/style.safetensors"), 0.7)),
+                file.items().get(0).request().loras());
+        assertEquals(java.util.List.of(), file.items().get(1).request().loras());
+        assertEquals(1.0, file.items().get(2).request().loras().get(0).strength());
+    }
+
+    @Test
     void rowsWorkLikeLines() throws IOException {
         JobFile jobs = JobFile.of("t.parquet", List.of(Map.of("defaults", Map.of("steps", 3L)),
                 Map.of("id", "r", "prompt", "x", "width", 32L, "height", 32L)));

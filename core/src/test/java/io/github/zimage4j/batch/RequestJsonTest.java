@@ -51,6 +51,22 @@ class RequestJsonTest {
         assertEquals(512, r.maxSequenceLength());
     }
 
+    @Test
+    void lorasNameFilesWithStrengths(@org.junit.jupiter.api.io.TempDir java.nio.file.Path dir) throws java.io.IOException {
+        java.nio.file.Path style = java.nio.file.Files.writeString(dir.resolve("style.safetensors"), "read when generating");
+        GenerationRequest r = RequestJson.toRequest(json("{\"prompt\": \"x\", \"loras\": [{\"path\": \"style.safetensors\", \"strength\": 0.8},"
+                + " {\"path\": \"style.safetensors\"}]}"), dir::resolve);
+        assertEquals(java.util.List.of(new io.github.zimage4j.lora.LoraSpec(style, 0.8), new io.github.zimage4j.lora.LoraSpec(style, 1.0)),
+                r.loras());
+        RequestJson.InvalidRequestException missing = assertThrows(RequestJson.InvalidRequestException.class, () -> RequestJson.toRequest(
+                json("{\"prompt\": \"x\", \"loras\": [{\"path\": \"gone.safetensors\"}]}"), dir::resolve));
+        assertEquals("loras[0]", missing.field());
+        assertTrue(missing.getMessage().contains("gone.safetensors") && missing.getMessage().contains("not a file"), missing.getMessage());
+        assertTrue(error("{\"prompt\": \"x\", \"loras\": \"style.safetensors\"}").contains("\"loras\" must be an array"));
+        assertTrue(error("{\"prompt\": \"x\", \"loras\": [{\"path\": \"a\", \"weight\": 1}]}").contains("unknown field \"weight\""));
+        assertTrue(error("{\"prompt\": \"x\", \"loras\": [{\"path\": \"a\", \"strength\": \"max\"}]}").contains("\"loras[0].strength\" must be a number"));
+    }
+
     private static String error(String text) {
         return assertThrows(RequestJson.InvalidRequestException.class, () -> RequestJson.toRequest(json(text))).getMessage();
     }

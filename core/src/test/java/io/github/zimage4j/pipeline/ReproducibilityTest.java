@@ -82,6 +82,17 @@ class ReproducibilityTest {
     }
 
     @Test
+    void aSecondPipelineInTheSameProcessGivesTheSameBytes() throws IOException {
+        String first;
+        try (ZImagePipeline pipe = open(model)) {
+            first = digest(pipe.generate(request(42)).get(0));
+        }
+        try (ZImagePipeline pipe = open(model)) {
+            assertEquals(first, digest(pipe.generate(request(42)).get(0)), "the same request on a freshly loaded pipeline");
+        }
+    }
+
+    @Test
     void everyImageOfABatchEqualsItsSeedAlone() throws IOException {
         try (ZImagePipeline pipe = open(model)) {
             List<GeneratedImage> batch = pipe.generate(request(7).toBuilder().count(3).build());
