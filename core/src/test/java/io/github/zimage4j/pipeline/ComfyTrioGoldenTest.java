@@ -96,11 +96,46 @@ class ComfyTrioGoldenTest {
 
     @TestFactory
     Stream<DynamicTest> comfyFilesGenerateTheReferenceImage() {
-        return PipelineGoldenTest.cases().stream().map(dir -> DynamicTest.dynamicTest(dir.getFileName().toString(), () -> check(dir)));
+        return PipelineGoldenTest.cases().stream().map(dir -> DynamicTest.dynamicTest(dir.getFileName().toString(), () -> {
+            writeTrio();
+            check(dir, transformerFile);
+        }));
     }
 
-    static void check(Path dir) throws IOException {
-        writeTrio();
+    /**
+     * The pipeline cases' transformer written by {@code quantize --type q4_k}: its rows (16, 64, 170 values) are
+     * no whole 256-value K-quant blocks, so every tensor stays float32 in the GGUF and the reference image must
+     * come out, through the GGUF reader, the original-layout names and the derived config.
+     */
+    @TestFactory
+    Stream<DynamicTest> aGgufTransformerGeneratesTheReferenceImage() {
+        return PipelineGoldenTest.cases().stream().map(dir -> DynamicTest.dynamicTest(dir.getFileName().toString(), () -> {
+            writeTrio();
+            check(dir, writeGguf());
+        }));
+    }
+
+    private static Path ggufFile;
+
+    static synchronized Path writeGguf() throws IOException {
+        if (ggufFile == null) {
+            Path out = Files.createDirectories(tmp.resolve("gguf")).resolve("z_image_tiny-Q4_K.gguf");
+            try (io.github.zimage4j.io.TensorSource src = io.github.zimage4j.io.Checkpoints.open(
+                    Golden.root().resolve("pipeline/case-components/transformer"))) {
+                io.github.zimage4j.quantize.TransformerQuantizer.quantize(src, io.github.zimage4j.io.DType.Q4_K, out,
+                        (index, count, name, done, total) -> { });
+            }
+            byte[] magic = new byte[4];
+            try (java.io.InputStream in = Files.newInputStream(out)) {
+                assertEquals(4, in.read(magic));
+            }
+            assertEquals("GGUF", new String(magic, java.nio.charset.StandardCharsets.US_ASCII), "a GGUF file");
+            ggufFile = out;
+        }
+        return ggufFile;
+    }
+
+    static void check(Path dir, Path transformerFile) throws IOException {
         Map<String, Object> meta = Golden.meta(dir);
         Map<?, ?> tol = (Map<?, ?>) meta.get("recommended_tolerance");
         double latentsAtol = ((Number) tol.get("latents_atol")).doubleValue();
