@@ -78,7 +78,7 @@ class AdapterKernelsTest {
 
     @Test
     void addsTheLowRankProductOnQuantizedWeights() throws IOException {
-        try (Gguf g = Gguf.open(Golden.root().resolve("gguf/case-model-q8_0/z_image_tiny-Q8_0.gguf"))) {
+        try (Gguf g = Gguf.open(Golden.fixture("gguf/case-model-q8_0/z_image_tiny-Q8_0.gguf"))) {
             StoredTensor q = g.names().stream().sorted().map(g::find)
                     .filter(t -> t.dtype().isQuantized() && t.rank() == 2).findFirst().orElseThrow();
             check(q);
