@@ -1,9 +1,9 @@
 package io.github.zimage4j.cli;
 
-import io.github.zimage4j.kernels.Parallel;
 import io.github.zimage4j.pipeline.ModelFiles;
 import io.github.zimage4j.pipeline.Variant;
 import io.github.zimage4j.pipeline.ZImagePipeline;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
 import java.io.IOException;
@@ -31,30 +31,12 @@ final class ModelOptions {
     @Option(names = "--variant", paramLabel = "turbo|base", description = "Force the variant (default: detected from the scheduler shift and model name).")
     String variant;
 
-    @Option(names = "--backend", defaultValue = "auto", description = "Compute backend: auto, java or onednn. Default: ${DEFAULT-VALUE}.")
-    String backend;
+    @Mixin
+    ComputeOptions compute;
 
-    @Option(names = "--threads", description = "Compute threads (default: physical cores).")
-    Integer threads;
-
-    /** Checks and sets the thread count (before anything computes); more threads than processors is warned. */
+    /** See {@link ComputeOptions#applyThreads}. */
     void applyThreads(java.io.PrintStream err) {
-        if (threads != null) {
-            if (threads < 1) {
-                throw new IllegalArgumentException("--threads must be at least 1, got " + threads);
-            }
-            String warning = threadsWarning(threads, Runtime.getRuntime().availableProcessors());
-            if (warning != null) {
-                err.println(warning);
-            }
-            Parallel.setThreads(threads);
-        }
-    }
-
-    /** A warning when more compute threads are asked for than there are processors, else null. */
-    static String threadsWarning(int threads, int cpus) {
-        return threads > cpus ? "zimage4j: warning: --threads " + threads + " is more than the " + cpus
-                + " processors here; the extra threads only compete for them" : null;
+        compute.applyThreads(err);
     }
 
     /** The model's files; fails, naming what is missing, before anything is loaded. */
@@ -63,6 +45,6 @@ final class ModelOptions {
     }
 
     ZImagePipeline.Options pipelineOptions() {
-        return new ZImagePipeline.Options(backend, variant == null ? null : Variant.parse(variant));
+        return new ZImagePipeline.Options(compute.backend, variant == null ? null : Variant.parse(variant));
     }
 }

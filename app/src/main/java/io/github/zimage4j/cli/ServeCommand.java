@@ -1,6 +1,5 @@
 package io.github.zimage4j.cli;
 
-import io.github.zimage4j.kernels.Parallel;
 import io.github.zimage4j.pipeline.ModelFiles;
 import io.github.zimage4j.pipeline.Variant;
 import io.github.zimage4j.pipeline.ZImagePipeline;
@@ -8,6 +7,7 @@ import io.github.zimage4j.server.Limits;
 import io.github.zimage4j.server.ModelHost;
 import io.github.zimage4j.server.ZImageServer;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
 import java.nio.file.Path;
@@ -84,17 +84,12 @@ final class ServeCommand implements Callable<Integer> {
     @Option(names = "--max-body-bytes", defaultValue = "33554432", description = "Largest request body. Default: ${DEFAULT-VALUE}.")
     int maxBodyBytes;
 
-    @Option(names = "--backend", defaultValue = "auto", description = "Compute backend: auto, java or onednn. Default: ${DEFAULT-VALUE}.")
-    String backend;
-
-    @Option(names = "--threads", description = "Compute threads (default: physical cores).")
-    Integer threads;
+    @Mixin
+    ComputeOptions compute;
 
     @Override
     public Integer call() throws Exception {
-        if (threads != null) {
-            Parallel.setThreads(threads);
-        }
+        compute.applyThreads(System.err);
         String key = apiKey != null ? apiKey : System.getenv("ZIMAGE4J_API_KEY");
         Limits limits = new Limits(maxSide, maxPixels, maxSteps, maxBatch, maxPromptChars, maxBodyBytes);
         Variant forced = variant == null ? null : Variant.parse(variant);
@@ -106,7 +101,7 @@ final class ServeCommand implements Callable<Integer> {
             files.put(models.get(i), ModelFiles.resolve(models.get(i), o));
         }
         ModelHost modelHost = new ModelHost(models,
-                name -> ZImagePipeline.load(files.get(name), new ZImagePipeline.Options(backend, forced, controlNet, null)));
+                name -> ZImagePipeline.load(files.get(name), new ZImagePipeline.Options(compute.backend, forced, controlNet, null)));
         ZImageServer server = ZImageServer.start(
                 new ZImageServer.Config(host, port, key, output.toAbsolutePath(), limits, queueSize, loraDir), modelHost);
         CountDownLatch stopped = new CountDownLatch(1);

@@ -84,8 +84,8 @@ class RefuseBeforeWorkTest {
         refused(generate("-p", "a\0b"), "NUL", "position 1");
         refused(generate("--threads", "0", "fox"), "--threads must be at least 1");
         assertTrue((System.nanoTime() - t0) / 1e9 < 30, "refusals take no model work");
-        assertTrue(ModelOptions.threadsWarning(64, 2).contains("more than the 2 processors"));
-        assertNull(ModelOptions.threadsWarning(2, 2));
+        assertTrue(ComputeOptions.threadsWarning(64, 2).contains("more than the 2 processors"));
+        assertNull(ComputeOptions.threadsWarning(2, 2));
     }
 
     @Test
