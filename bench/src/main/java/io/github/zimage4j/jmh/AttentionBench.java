@@ -1,9 +1,10 @@
 package io.github.zimage4j.jmh;
 
+import io.github.zimage4j.kernels.Activation;
 import io.github.zimage4j.kernels.AttentionSpec;
 import io.github.zimage4j.kernels.Backend;
 import io.github.zimage4j.kernels.Backends;
-import io.github.zimage4j.kernels.FlashAttention.Operand;
+import io.github.zimage4j.kernels.Rows;
 import org.openjdk.jmh.annotations.Benchmark;
 import org.openjdk.jmh.annotations.BenchmarkMode;
 import org.openjdk.jmh.annotations.Fork;
@@ -45,10 +46,10 @@ public class AttentionBench {
     public abstract static class Inputs {
 
         Backend be;
-        Operand q;
-        Operand k;
-        Operand v;
-        Operand out;
+        Rows q;
+        Rows k;
+        Rows v;
+        Rows out;
         int seqLen;
         int heads;
         int kvHeads;
@@ -57,16 +58,16 @@ public class AttentionBench {
             be = Backends.select(backendName);
             int qDim = heads * HEAD_DIM;
             int kvDim = kvHeads * HEAD_DIM;
-            q = new Operand(RandomData.activations(seqLen * qDim, 1), 0, qDim);
-            k = new Operand(RandomData.activations(seqLen * kvDim, 2), 0, kvDim);
-            v = new Operand(RandomData.activations(seqLen * kvDim, 3), 0, kvDim);
-            out = new Operand(new float[seqLen * qDim], 0, qDim);
+            q = new Rows(be.upload(RandomData.activations(seqLen * qDim, 1)), 0, qDim);
+            k = new Rows(be.upload(RandomData.activations(seqLen * kvDim, 2)), 0, kvDim);
+            v = new Rows(be.upload(RandomData.activations(seqLen * kvDim, 3)), 0, kvDim);
+            out = new Rows(be.allocate(seqLen * qDim), 0, qDim);
             this.seqLen = seqLen;
             this.heads = heads;
             this.kvHeads = kvHeads;
         }
 
-        float[] run(boolean causal, String precision) {
+        Activation run(boolean causal, String precision) {
             be.attention(q, k, v, out, AttentionSpec.self(seqLen, heads, HEAD_DIM).withKvHeads(kvHeads).withCausal(causal)
                     .withBf16(precision.equals("bf16")));
             return out.data();
@@ -109,12 +110,12 @@ public class AttentionBench {
     }
 
     @Benchmark
-    public float[] dit(DitSelfAttention p) {
+    public Activation dit(DitSelfAttention p) {
         return p.run(false, p.precision);
     }
 
     @Benchmark
-    public float[] textEncoder(TextEncoderAttention p) {
+    public Activation textEncoder(TextEncoderAttention p) {
         return p.run(true, p.precision);
     }
 }

@@ -1,6 +1,7 @@
 package io.github.zimage4j.jmh;
 
 import io.github.zimage4j.io.DType;
+import io.github.zimage4j.kernels.Activation;
 import io.github.zimage4j.kernels.Backend;
 import io.github.zimage4j.kernels.Backends;
 import io.github.zimage4j.kernels.Conv2d;
@@ -55,8 +56,8 @@ public class Conv2dBench {
     private Arena arena;
     private StoredTensor weight;
     private float[] bias;
-    private float[] x;
-    private float[] out;
+    private Activation x;
+    private Activation out;
     private final Conv2d.Geometry geometry = Conv2d.Geometry.same(KERNEL);
 
     @Setup(Level.Trial)
@@ -66,8 +67,8 @@ public class Conv2dBench {
         float bound = (float) (1 / Math.sqrt(CHANNELS * KERNEL * KERNEL));
         weight = RandomData.weight(arena, "conv.weight", dtype, bound, 1, CHANNELS, CHANNELS, KERNEL, KERNEL);
         bias = RandomData.activations(CHANNELS, 2);
-        x = RandomData.activations(size * size * CHANNELS, 3);
-        out = new float[size * size * CHANNELS];
+        x = be.upload(RandomData.activations(size * size * CHANNELS, 3));
+        out = be.allocate(size * size * CHANNELS);
     }
 
     @TearDown(Level.Trial)
@@ -76,7 +77,7 @@ public class Conv2dBench {
     }
 
     @Benchmark
-    public float[] conv2d() {
+    public Activation conv2d() {
         be.conv2d(x, 0, size, size, weight, bias, geometry, out, 0, false);
         return out;
     }

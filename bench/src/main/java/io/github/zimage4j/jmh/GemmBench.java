@@ -1,6 +1,7 @@
 package io.github.zimage4j.jmh;
 
 import io.github.zimage4j.io.DType;
+import io.github.zimage4j.kernels.Activation;
 import io.github.zimage4j.kernels.Backend;
 import io.github.zimage4j.kernels.Backends;
 import io.github.zimage4j.tensor.Linear;
@@ -44,8 +45,8 @@ public class GemmBench {
 
         Backend be;
         Linear layer;
-        float[] x;
-        float[] out;
+        Activation x;
+        Activation out;
         int rows;
         private Arena arena;
 
@@ -53,8 +54,8 @@ public class GemmBench {
             be = Backends.select(backendName);
             arena = Arena.ofShared();
             layer = new Linear(RandomData.weight(arena, "w", dtype, (float) (1 / Math.sqrt(k)), 1, n, k), null);
-            x = RandomData.activations(m * k, 2);
-            out = new float[m * n];
+            x = be.upload(RandomData.activations(m * k, 2));
+            out = be.allocate(m * n);
             rows = m;
         }
 
@@ -108,14 +109,14 @@ public class GemmBench {
     }
 
     @Benchmark
-    public float[] linear(LayerShapes p) {
+    public Activation linear(LayerShapes p) {
         p.be.linear(p.x, 0, p.rows, p.layer, p.out, 0);
         return p.out;
     }
 
     /** m = 4096, k = n = 3840: 2·4096·3840·3840 ≈ 120.8 GFLOP per op. */
     @Benchmark
-    public float[] headline(Headline p) {
+    public Activation headline(Headline p) {
         p.be.linear(p.x, 0, p.rows, p.layer, p.out, 0);
         return p.out;
     }

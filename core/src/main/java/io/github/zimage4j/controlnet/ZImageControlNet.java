@@ -8,6 +8,7 @@ import io.github.zimage4j.io.JsonConfig;
 import io.github.zimage4j.io.ModelFileException;
 import io.github.zimage4j.io.SafeTensors;
 import io.github.zimage4j.io.TensorSource;
+import io.github.zimage4j.kernels.Activation;
 import io.github.zimage4j.kernels.Backend;
 import io.github.zimage4j.tensor.Linear;
 import io.github.zimage4j.tensor.StoredTensor;
@@ -365,10 +366,10 @@ public final class ZImageControlNet implements AutoCloseable {
         private final float scale;
         private final RefinerRouting routing;
         private final HintListener listener;
-        private float[] control;          // control tokens, image layout
-        private float[][] refinerHints;   // per noise-refiner layer, scaled; null where none
-        private float[] privateImage;     // diffusers: the branch's own hinted refiner pass
-        private float[][] hints;          // per main layer, scaled; null where none
+        private Activation control;          // control tokens, image layout
+        private Activation[] refinerHints;   // per noise-refiner layer, scaled; null where none
+        private Activation privateImage;     // diffusers: the branch's own hinted refiner pass
+        private Activation[] hints;          // per main layer, scaled; null where none
 
         Hook(List<Tensor> contexts, float scale, RefinerRouting routing, HintListener listener) {
             this.contexts = contexts;
@@ -387,89 +388,87 @@ public final class ZImageControlNet implements AutoCloseable {
                 }
                 return;
             }
-            float[] xEmbedded = pass.imageEmbedded();
-            float[][] stack = runControlBlocks(pass, refinerBlocks, control, xEmbedded, false);
-            refinerHints = new float[cfg.nRefinerLayers()][];
+            Activation xEmbedded = pass.imageEmbedded();
+            Activation[] stack = runControlBlocks(pass, refinerBlocks, control, xEmbedded, false);
+            refinerHints = new Activation[cfg.nRefinerLayers()];
             for (int j = 0; j < refinerPlaces.length; j++) {
-                refinerHints[refinerPlaces[j]] = scaled(stack[j]);
+                refinerHints[refinerPlaces[j]] = scaled(pass.backend(), stack[j]);
                 if (listener != null) {
-                    listener.refinerHint(refinerPlaces[j], refinerHints[refinerPlaces[j]]);
+                    Activation h = refinerHints[refinerPlaces[j]];
+                    listener.refinerHint(refinerPlaces[j], pass.backend().read(h, 0, h.length()));
                 }
             }
             if (routing == RefinerRouting.DIFFUSERS) {
                 privateImage = xEmbedded;
-                pass.refineImage(privateImage, (layer, image) -> addHint(refinerHints[layer], image));
+                pass.refineImage(privateImage, (layer, image) -> addHint(pass.backend(), refinerHints[layer], image));
             }
         }
 
         @Override
-        public void afterRefinerLayer(ZImageTransformer.Pass pass, int layer, float[] image) {
+        public void afterRefinerLayer(ZImageTransformer.Pass pass, int layer, Activation image) {
             if (routing == RefinerRouting.VIDEOX && refinerHints != null) {
-                addHint(refinerHints[layer], image);
+                addHint(pass.backend(), refinerHints[layer], image);
             }
         }
 
         @Override
-        public void beforeLayers(ZImageTransformer.Pass pass, float[] unified) {
-            float[] u = privateImage != null ? pass.unify(privateImage) : unified;
-            float[] c = pass.unify(control);
-            float[][] stack = runControlBlocks(pass, controlLayers, c, u, true);
-            hints = new float[cfg.nLayers()][];
+        public void beforeLayers(ZImageTransformer.Pass pass, Activation unified) {
+            Activation u = privateImage != null ? pass.unify(privateImage) : unified;
+            Activation c = pass.unify(control);
+            Activation[] stack = runControlBlocks(pass, controlLayers, c, u, true);
+            hints = new Activation[cfg.nLayers()];
             for (int k = 0; k < places.length; k++) {
-                hints[places[k]] = scaled(stack[k]);
+                hints[places[k]] = scaled(pass.backend(), stack[k]);
                 if (listener != null) {
-                    listener.hint(places[k], hints[places[k]]);
+                    Activation h = hints[places[k]];
+                    listener.hint(places[k], pass.backend().read(h, 0, h.length()));
                 }
             }
         }
 
         @Override
-        public void afterLayer(ZImageTransformer.Pass pass, int layer, float[] unified) {
-            addHint(hints[layer], unified);
+        public void afterLayer(ZImageTransformer.Pass pass, int layer, Activation unified) {
+            addHint(pass.backend(), hints[layer], unified);
         }
 
         /**
          * Block 0: {@code c = before_proj(c) + base}; each block k: {@code c = block_k(c)},
          * {@code out[k] = after_proj(c)}. {@code c} is updated in place (the stream carries on).
          */
-        private float[][] runControlBlocks(ZImageTransformer.Pass pass, ControlBlock[] blocks, float[] c, float[] base,
-                                           boolean unifiedRows) {
+        private Activation[] runControlBlocks(ZImageTransformer.Pass pass, ControlBlock[] blocks, Activation c,
+                                              Activation base, boolean unifiedRows) {
             Backend be = pass.backend();
             int rows = unifiedRows ? pass.unifiedRows() : pass.imageRows();
-            int d = cfg.dim();
-            float[][] out = new float[blocks.length][];
+            int n = rows * cfg.dim();
+            Activation[] out = new Activation[blocks.length];
             for (int k = 0; k < blocks.length; k++) {
                 ControlBlock b = blocks[k];
                 if (b.beforeProj() != null) {
-                    float[] projected = new float[rows * d];
+                    Activation projected = be.allocate(n);
                     be.linear(c, 0, rows, b.beforeProj(), projected, 0);
-                    for (int i = 0; i < projected.length; i++) {
-                        c[i] = projected[i] + base[i];
-                    }
+                    be.add(projected, 0, base, 0, n);
+                    be.copy(projected, 0, c, 0, n);
+                    be.release(projected);
                 }
                 if (unifiedRows) {
                     pass.runOnUnifiedRows(b.block(), c);
                 } else {
                     pass.runOnImageRows(b.block(), c);
                 }
-                out[k] = new float[rows * d];
+                out[k] = be.allocate(n);
                 be.linear(c, 0, rows, b.afterProj(), out[k], 0);
             }
             return out;
         }
 
-        private float[] scaled(float[] hint) {
-            for (int i = 0; i < hint.length; i++) {
-                hint[i] *= scale;
-            }
+        private Activation scaled(Backend be, Activation hint) {
+            be.scaleShift(hint, 0, hint.length(), scale, 0f);
             return hint;
         }
 
-        private void addHint(float[] hint, float[] rows) {
+        private void addHint(Backend be, Activation hint, Activation rows) {
             if (hint != null) {
-                for (int i = 0; i < hint.length; i++) {
-                    rows[i] += hint[i];
-                }
+                be.add(rows, 0, hint, 0, hint.length());
             }
         }
     }

@@ -2,6 +2,7 @@ package io.github.zimage4j.dit;
 
 import io.github.zimage4j.io.ModelFileException;
 import io.github.zimage4j.io.TensorSource;
+import io.github.zimage4j.kernels.Activation;
 import io.github.zimage4j.kernels.Backend;
 import io.github.zimage4j.tensor.Linear;
 
@@ -27,7 +28,7 @@ final class TimestepEmbedder {
     }
 
     /** @param t per sample, in the model convention t = 1 − σ; returns [B, adalnDim]. */
-    float[] forward(Backend be, float[] t) {
+    Activation forward(Backend be, float[] t) {
         int b = t.length;
         int half = T_FREQ_DIM / 2;
         float[] freqs = new float[half];
@@ -45,11 +46,12 @@ final class TimestepEmbedder {
                 sinusoid[s * T_FREQ_DIM + half + i] = (float) StrictMath.sin(arg);
             }
         }
-        float[] hidden = new float[b * T_EMBED_MID];
-        be.linear(sinusoid, 0, b, mlp0, hidden, 0);
-        be.silu(hidden, 0, hidden.length);
-        float[] c = new float[b * mlp2.out()];
+        Activation hidden = be.allocate(b * T_EMBED_MID);
+        be.linear(be.upload(sinusoid), 0, b, mlp0, hidden, 0);
+        be.silu(hidden, 0, hidden.length());
+        Activation c = be.allocate(b * mlp2.out());
         be.linear(hidden, 0, b, mlp2, c, 0);
+        be.release(hidden);
         return c;
     }
 }

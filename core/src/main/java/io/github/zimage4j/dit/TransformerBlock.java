@@ -2,9 +2,10 @@ package io.github.zimage4j.dit;
 
 import io.github.zimage4j.io.ModelFileException;
 import io.github.zimage4j.io.TensorSource;
+import io.github.zimage4j.kernels.Activation;
 import io.github.zimage4j.kernels.AttentionSpec;
 import io.github.zimage4j.kernels.Backend;
-import io.github.zimage4j.kernels.FlashAttention.Operand;
+import io.github.zimage4j.kernels.Rows;
 import io.github.zimage4j.tensor.Linear;
 
 import java.util.List;
@@ -79,58 +80,89 @@ public final class TransformerBlock {
     public record Segment(int start, int rows, int sample) {
     }
 
-    /** Per-sample modulation, ready to multiply: 1 + scale and tanh(gate). */
-    record Modulation(float[] scaleMsa, float[] gateMsa, float[] scaleMlp, float[] gateMlp) {
+    /**
+     * Per-sample adaLN vectors, ready to multiply: row s of {@code vectors} [samples, 4·dim] holds
+     * {@code 1 + scale_msa, tanh(gate_msa), 1 + scale_mlp, tanh(gate_mlp)}.
+     */
+    record Modulation(Activation vectors, int dim) {
+        int scaleMsa(int sample) {
+            return sample * 4 * dim;
+        }
+
+        int gateMsa(int sample) {
+            return sample * 4 * dim + dim;
+        }
+
+        int scaleMlp(int sample) {
+            return sample * 4 * dim + 2 * dim;
+        }
+
+        int gateMlp(int sample) {
+            return sample * 4 * dim + 3 * dim;
+        }
     }
 
     /** The adaLN vectors for each sample's {@code c} (rows of [B, adalnDim]); null for an unmodulated block. */
-    Modulation[] modulation(Backend be, float[] c, int samples) {
+    Modulation modulation(Backend be, Activation c, int samples) {
         if (adaLNModulation == null) {
             return null;
         }
-        float[] m = new float[samples * 4 * dim];
+        Activation m = be.allocate(samples * 4 * dim);
         be.linear(c, 0, samples, adaLNModulation, m, 0);
-        Modulation[] out = new Modulation[samples];
         for (int s = 0; s < samples; s++) {
             int o = s * 4 * dim;
-            float[] scaleMsa = new float[dim];
-            float[] gateMsa = new float[dim];
-            float[] scaleMlp = new float[dim];
-            float[] gateMlp = new float[dim];
-            for (int i = 0; i < dim; i++) {
-                scaleMsa[i] = 1f + m[o + i];
-                gateMsa[i] = (float) StrictMath.tanh(m[o + dim + i]);
-                scaleMlp[i] = 1f + m[o + 2 * dim + i];
-                gateMlp[i] = (float) StrictMath.tanh(m[o + 3 * dim + i]);
-            }
-            out[s] = new Modulation(scaleMsa, gateMsa, scaleMlp, gateMlp);
+            be.scaleShift(m, o, dim, 1f, 1f);
+            be.tanh(m, o + dim, dim);
+            be.scaleShift(m, o + 2 * dim, dim, 1f, 1f);
+            be.tanh(m, o + 3 * dim, dim);
         }
-        return out;
+        return new Modulation(m, dim);
     }
 
-    /** Scratch activations reused from block to block. */
+    /** Scratch activations reused from block to block, allocated by the backend that runs the blocks. */
     static final class Workspace {
-        float[] h = new float[0];
-        float[] q = new float[0];
-        float[] k = new float[0];
-        float[] v = new float[0];
-        float[] attn = new float[0];
-        float[] gate = new float[0];
-        float[] up = new float[0];
+        private Backend owner;
+        Activation h;
+        Activation q;
+        Activation k;
+        Activation v;
+        Activation attn;
+        Activation gate;
+        Activation up;
 
-        void ensure(int rows, int dim, int ffn) {
+        void ensure(Backend be, int rows, int dim, int ffn) {
+            if (owner != be) {
+                release();
+                owner = be;
+            }
             int n = rows * dim;
-            if (h.length < n) {
-                h = new float[n];
-                q = new float[n];
-                k = new float[n];
-                v = new float[n];
-                attn = new float[n];
+            if (h == null || h.length() < n) {
+                releaseAll(h, q, k, v, attn);
+                h = be.allocate(n);
+                q = be.allocate(n);
+                k = be.allocate(n);
+                v = be.allocate(n);
+                attn = be.allocate(n);
             }
             int f = Math.min(rows, FFN_CHUNK) * ffn;
-            if (gate.length < f) {
-                gate = new float[f];
-                up = new float[f];
+            if (gate == null || gate.length() < f) {
+                releaseAll(gate, up);
+                gate = be.allocate(f);
+                up = be.allocate(f);
+            }
+        }
+
+        /** Gives the buffers back (device memory between generations); the next call allocates again. */
+        void release() {
+            releaseAll(h, q, k, v, attn, gate, up);
+            h = q = k = v = attn = gate = up = null;
+        }
+
+        private void releaseAll(Activation... buffers) {
+            for (Activation b : buffers) {
+                if (b != null) {
+                    owner.release(b);
+                }
             }
         }
     }
@@ -141,22 +173,23 @@ public final class TransformerBlock {
      * @param mod  per-sample modulation, or null (context refiner)
      * @param cos  RoPE table [rows, headDim/2], sin likewise
      */
-    void forward(Backend be, Workspace ws, float[] x, int rows, List<Segment> segments, Modulation[] mod,
-                 float[] cos, float[] sin) {
-        ws.ensure(rows, dim, w1.out());
-        float[] h = ws.h;
+    void forward(Backend be, Workspace ws, Activation x, int rows, List<Segment> segments, Modulation mod,
+                 Activation cos, Activation sin) {
+        ws.ensure(be, rows, dim, w1.out());
+        Activation h = ws.h;
+        Activation m = mod == null ? null : mod.vectors();
 
         // Attention branch.
         for (Segment s : segments) {
             be.rmsNorm(x, s.start() * dim, s.rows(), dim, attentionNorm1, eps,
-                    mod == null ? null : mod[s.sample()].scaleMsa(), h, s.start() * dim);
+                    m, mod == null ? 0 : mod.scaleMsa(s.sample()), h, s.start() * dim);
         }
         be.linear(h, 0, rows, toQ, ws.q, 0);
         be.linear(h, 0, rows, toK, ws.k, 0);
         be.linear(h, 0, rows, toV, ws.v, 0);
         if (normQ != null) {
-            be.rmsNorm(ws.q, 0, rows * heads, headDim, normQ, QK_NORM_EPS, null, ws.q, 0);
-            be.rmsNorm(ws.k, 0, rows * heads, headDim, normK, QK_NORM_EPS, null, ws.k, 0);
+            be.rmsNorm(ws.q, 0, rows * heads, headDim, normQ, QK_NORM_EPS, null, 0, ws.q, 0);
+            be.rmsNorm(ws.k, 0, rows * heads, headDim, normK, QK_NORM_EPS, null, 0, ws.k, 0);
         }
         be.ropeInterleaved(ws.q, 0, rows, dim, heads, headDim, cos, sin, 0);
         be.ropeInterleaved(ws.k, 0, rows, dim, heads, headDim, cos, sin, 0);
@@ -164,19 +197,19 @@ public final class TransformerBlock {
         boolean bf16 = !be.float32Products(toQ.weight().dtype());
         for (Segment s : segments) {
             int off = s.start() * dim;
-            be.attention(new Operand(ws.q, off, dim), new Operand(ws.k, off, dim), new Operand(ws.v, off, dim),
-                    new Operand(ws.attn, off, dim), AttentionSpec.self(s.rows(), heads, headDim).withBf16(bf16));
+            be.attention(new Rows(ws.q, off, dim), new Rows(ws.k, off, dim), new Rows(ws.v, off, dim),
+                    new Rows(ws.attn, off, dim), AttentionSpec.self(s.rows(), heads, headDim).withBf16(bf16));
         }
         be.linear(ws.attn, 0, rows, toOut, h, 0);
         for (Segment s : segments) {
             be.addRmsNormed(x, s.start() * dim, h, s.start() * dim, s.rows(), dim, attentionNorm2, eps,
-                    mod == null ? null : mod[s.sample()].gateMsa());
+                    m, mod == null ? 0 : mod.gateMsa(s.sample()));
         }
 
         // Feed-forward branch.
         for (Segment s : segments) {
             be.rmsNorm(x, s.start() * dim, s.rows(), dim, ffnNorm1, eps,
-                    mod == null ? null : mod[s.sample()].scaleMlp(), h, s.start() * dim);
+                    m, mod == null ? 0 : mod.scaleMlp(s.sample()), h, s.start() * dim);
         }
         // In row chunks: the 10240-wide hidden activations are the largest buffers of the model.
         for (int r0 = 0; r0 < rows; r0 += FFN_CHUNK) {
@@ -188,7 +221,7 @@ public final class TransformerBlock {
         }
         for (Segment s : segments) {
             be.addRmsNormed(x, s.start() * dim, h, s.start() * dim, s.rows(), dim, ffnNorm2, eps,
-                    mod == null ? null : mod[s.sample()].gateMlp());
+                    m, mod == null ? 0 : mod.gateMlp(s.sample()));
         }
     }
 }

@@ -3,6 +3,7 @@ package io.github.zimage4j.dit;
 import io.github.zimage4j.io.CheckpointCheck;
 import io.github.zimage4j.io.ModelFileException;
 import io.github.zimage4j.io.TensorSource;
+import io.github.zimage4j.kernels.Activation;
 import io.github.zimage4j.kernels.Backend;
 import io.github.zimage4j.tensor.Linear;
 import io.github.zimage4j.tensor.Tensor;
@@ -38,8 +39,9 @@ public final class ZImageTransformer {
     private final Linear xEmbedder;
     private final float[] capNorm;
     private final Linear capEmbedder;
-    private final float[] xPadToken;
-    private final float[] capPadToken;
+    /** The learned pad tokens [1, dim], kept where the backend computes. */
+    private final Activation xPadToken;
+    private final Activation capPadToken;
     private final TransformerBlock[] noiseRefiner;
     private final TransformerBlock[] contextRefiner;
     private final TransformerBlock[] layers;
@@ -56,7 +58,7 @@ public final class ZImageTransformer {
     public record Input(Tensor latent, Tensor capFeats, float t) {
     }
 
-    /** Receives named intermediate activations (e.g. for parity checks or debugging); rows of one sample. */
+    /** Receives named intermediate activations (e.g. for parity checks or debugging); rows of one sample, read back to the host. */
     @FunctionalInterface
     public interface Trace {
         void record(String name, int sample, float[] data, int offset, int rows, int cols);
@@ -78,8 +80,8 @@ public final class ZImageTransformer {
         xEmbedder = Linear.load(w, "all_x_embedder." + pk, dim, cfg.patchDim(), true);
         capNorm = w.get("cap_embedder.0.weight", cfg.capFeatDim()).toFloats();
         capEmbedder = Linear.load(w, "cap_embedder.1", dim, cfg.capFeatDim(), true);
-        xPadToken = w.get("x_pad_token", 1, dim).toFloats();
-        capPadToken = w.get("cap_pad_token", 1, dim).toFloats();
+        xPadToken = backend.upload(w.get("x_pad_token", 1, dim).toFloats());
+        capPadToken = backend.upload(w.get("cap_pad_token", 1, dim).toFloats());
         noiseRefiner = new TransformerBlock[cfg.nRefinerLayers()];
         contextRefiner = new TransformerBlock[cfg.nRefinerLayers()];
         for (int i = 0; i < cfg.nRefinerLayers(); i++) {
@@ -135,15 +137,15 @@ public final class ZImageTransformer {
         }
 
         /** After noise-refiner layer {@code layer}: may add into the image rows {@code image} [imageRows, dim]. */
-        default void afterRefinerLayer(Pass pass, int layer, float[] image) {
+        default void afterRefinerLayer(Pass pass, int layer, Activation image) {
         }
 
         /** The unified sequence {@code unified} [unifiedRows, dim] is built; main layer 0 has not run yet. */
-        default void beforeLayers(Pass pass, float[] unified) {
+        default void beforeLayers(Pass pass, Activation unified) {
         }
 
         /** After main layer {@code layer}: may add into the unified rows, as diffusers adds {@code controlnet_block_samples[layer]}. */
-        default void afterLayer(Pass pass, int layer, float[] unified) {
+        default void afterLayer(Pass pass, int layer, Activation unified) {
         }
     }
 
@@ -154,21 +156,21 @@ public final class ZImageTransformer {
      */
     public final class Pass {
         private final Layout[] lay;
-        private final float[] c;
+        private final Activation c;
         private final List<TransformerBlock.Segment> imgSegs;
         private final int imgRows;
-        private final float[] imgCos;
-        private final float[] imgSin;
-        private final float[] imageEmbedded;
+        private final Activation imgCos;
+        private final Activation imgSin;
+        private final Activation imageEmbedded;
         private List<TransformerBlock.Segment> capSegs;
-        private float[] cap;
+        private Activation cap;
         private List<TransformerBlock.Segment> uniSegs;
         private int uniRows;
-        private float[] uniCos;
-        private float[] uniSin;
+        private Activation uniCos;
+        private Activation uniSin;
 
-        private Pass(Layout[] lay, float[] c, List<TransformerBlock.Segment> imgSegs, int imgRows, float[] imgCos,
-                     float[] imgSin, float[] imageEmbedded) {
+        private Pass(Layout[] lay, Activation c, List<TransformerBlock.Segment> imgSegs, int imgRows, Activation imgCos,
+                     Activation imgSin, Activation imageEmbedded) {
             this.lay = lay;
             this.c = c;
             this.imgSegs = imgSegs;
@@ -205,15 +207,17 @@ public final class ZImageTransformer {
         }
 
         /** The embedded image tokens before the noise refiner, [imageRows, dim] (a copy; call it from {@link ResidualHook#imageEmbedded}). */
-        public float[] imageEmbedded() {
-            return imageEmbedded.clone();
+        public Activation imageEmbedded() {
+            Activation copy = backend.allocate(imageEmbedded.length());
+            backend.copy(imageEmbedded, 0, copy, 0, imageEmbedded.length());
+            return copy;
         }
 
         /**
          * Patchifies per-sample tensors [C, F, H, W] shaped like the latents (C may differ) exactly as the image,
          * embeds them with {@code embedder} and sets the pad rows to {@code x_pad_token}: a ControlNet's control tokens.
          */
-        public float[] embedLikeImage(List<Tensor> perSample, Linear embedder) {
+        public Activation embedLikeImage(List<Tensor> perSample, Linear embedder) {
             if (perSample.size() != lay.length) {
                 throw new IllegalArgumentException(perSample.size() + " control inputs for " + lay.length + " samples");
             }
@@ -231,27 +235,36 @@ public final class ZImageTransformer {
                 }
                 patchify(t, l, patches, seg.start());
             }
-            float[] out = new float[imgRows * cfg.dim()];
-            backend.linear(patches, 0, imgRows, embedder, out, 0);
+            Activation out = backend.allocate(imgRows * cfg.dim());
+            backend.linear(backend.upload(patches), 0, imgRows, embedder, out, 0);
             fillImagePads(out);
             return out;
         }
 
         /** Runs {@code block} in place over rows laid out like the image stream (image RoPE, modulated by t). */
-        public void runOnImageRows(TransformerBlock block, float[] rows) {
-            block.forward(backend, workspace, rows, imgRows, imgSegs, block.modulation(backend, c, lay.length), imgCos, imgSin);
+        public void runOnImageRows(TransformerBlock block, Activation rows) {
+            run(block, rows, imgRows, imgSegs, imgCos, imgSin);
         }
 
         /** Runs {@code block} in place over rows laid out like the unified stream. */
-        public void runOnUnifiedRows(TransformerBlock block, float[] rows) {
-            block.forward(backend, workspace, rows, uniRows, uniSegs, block.modulation(backend, c, lay.length), uniCos, uniSin);
+        public void runOnUnifiedRows(TransformerBlock block, Activation rows) {
+            run(block, rows, uniRows, uniSegs, uniCos, uniSin);
+        }
+
+        private void run(TransformerBlock block, Activation rows, int n, List<TransformerBlock.Segment> segs,
+                         Activation cos, Activation sin) {
+            TransformerBlock.Modulation mod = block.modulation(backend, c, lay.length);
+            block.forward(backend, workspace, rows, n, segs, mod, cos, sin);
+            if (mod != null) {
+                backend.release(mod.vectors());
+            }
         }
 
         /**
          * The model's own noise refiner over {@code image} (in place), with {@code after} called after each
          * layer (a side branch's private refiner pass, as diffusers' ControlNet runs it).
          */
-        public void refineImage(float[] image, ImageLayerCallback after) {
+        public void refineImage(Activation image, ImageLayerCallback after) {
             for (int i = 0; i < noiseRefiner.length; i++) {
                 runOnImageRows(noiseRefiner[i], image);
                 after.afterLayer(i, image);
@@ -259,31 +272,31 @@ public final class ZImageTransformer {
         }
 
         /** Per sample {@code [image rows ; refined caption rows]}: the unified layout built from other image rows. */
-        public float[] unify(float[] image) {
+        public Activation unify(Activation image) {
             int dim = cfg.dim();
-            float[] x = new float[uniRows * dim];
+            Activation x = backend.allocate(uniRows * dim);
             for (int s = 0; s < lay.length; s++) {
                 TransformerBlock.Segment is = imgSegs.get(s);
                 TransformerBlock.Segment cs = capSegs.get(s);
                 int row = uniSegs.get(s).start();
-                System.arraycopy(image, is.start() * dim, x, row * dim, is.rows() * dim);
-                System.arraycopy(cap, cs.start() * dim, x, (row + is.rows()) * dim, cs.rows() * dim);
+                backend.copy(image, is.start() * dim, x, row * dim, is.rows() * dim);
+                backend.copy(cap, cs.start() * dim, x, (row + is.rows()) * dim, cs.rows() * dim);
             }
             return x;
         }
 
-        private void fillImagePads(float[] rows) {
+        private void fillImagePads(Activation rows) {
             int dim = cfg.dim();
             for (TransformerBlock.Segment seg : imgSegs) {
                 Layout l = lay[seg.sample()];
                 for (int r = l.imageTokens(); r < l.imagePadded(); r++) {
-                    System.arraycopy(xPadToken, 0, rows, (seg.start() + r) * dim, dim);
+                    backend.copy(xPadToken, 0, rows, (seg.start() + r) * dim, dim);
                 }
             }
         }
 
-        private void setUnified(List<TransformerBlock.Segment> capSegs, float[] cap, List<TransformerBlock.Segment> uniSegs,
-                                int uniRows, float[] uniCos, float[] uniSin) {
+        private void setUnified(List<TransformerBlock.Segment> capSegs, Activation cap, List<TransformerBlock.Segment> uniSegs,
+                                int uniRows, Activation uniCos, Activation uniSin) {
             this.capSegs = capSegs;
             this.cap = cap;
             this.uniSegs = uniSegs;
@@ -296,7 +309,7 @@ public final class ZImageTransformer {
     /** Called after each layer of a refiner pass. */
     @FunctionalInterface
     public interface ImageLayerCallback {
-        void afterLayer(int layer, float[] image);
+        void afterLayer(int layer, Activation image);
     }
 
     /**
@@ -341,7 +354,7 @@ public final class ZImageTransformer {
         }
 
         // Timestep embedding c, shared by every modulation.
-        float[] c = tEmbedder.forward(backend, t);
+        Activation c = tEmbedder.forward(backend, t);
         trace(trace, "t_embedder", c, n, cfg.adalnDim());
 
         // Image tokens: patchify, embed, overwrite pad rows with the learned pad token.
@@ -355,15 +368,15 @@ public final class ZImageTransformer {
         for (TransformerBlock.Segment seg : imgSegs) {
             patchify(inputs.get(seg.sample()).latent(), lay[seg.sample()], patches, seg.start());
         }
-        float[] img = new float[imgRows * dim];
-        backend.linear(patches, 0, imgRows, xEmbedder, img, 0);
+        Activation img = backend.allocate(imgRows * dim);
+        backend.linear(backend.upload(patches), 0, imgRows, xEmbedder, img, 0);
         traceRows(trace, "x_embedder", img, imgSegs, dim);
         float[] imgCos = new float[imgRows * pairs];
         float[] imgSin = new float[imgRows * pairs];
         for (TransformerBlock.Segment seg : imgSegs) {
             imagePositions(lay[seg.sample()], seg.start(), imgCos, imgSin);
         }
-        Pass pass = new Pass(lay, c, imgSegs, imgRows, imgCos, imgSin, img);
+        Pass pass = new Pass(lay, c, imgSegs, imgRows, backend.upload(imgCos), backend.upload(imgSin), img);
         pass.fillImagePads(img);
         if (hook != null) {
             hook.imageEmbedded(pass); // before the refiner changes img in place
@@ -384,40 +397,44 @@ public final class ZImageTransformer {
             capRows += lay[s].capPadded();
         }
         int capDim = cfg.capFeatDim();
-        float[] capIn = new float[capRows * capDim];
+        float[] capFeats = new float[capRows * capDim];
         for (TransformerBlock.Segment seg : capSegs) {
             float[] f = inputs.get(seg.sample()).capFeats().data();
-            System.arraycopy(f, 0, capIn, seg.start() * capDim, f.length);
+            System.arraycopy(f, 0, capFeats, seg.start() * capDim, f.length);
             // Pad rows repeat the last feature row, as the reference does (they are overwritten after embedding).
             int last = seg.start() + lay[seg.sample()].capTokens() - 1;
             for (int r = last + 1; r < seg.start() + seg.rows(); r++) {
-                System.arraycopy(capIn, last * capDim, capIn, r * capDim, capDim);
+                System.arraycopy(capFeats, last * capDim, capFeats, r * capDim, capDim);
             }
         }
-        backend.rmsNorm(capIn, 0, capRows, capDim, capNorm, cfg.normEps(), null, capIn, 0);
-        float[] cap = new float[capRows * dim];
+        Activation capIn = backend.upload(capFeats);
+        backend.rmsNorm(capIn, 0, capRows, capDim, capNorm, cfg.normEps(), null, 0, capIn, 0);
+        Activation cap = backend.allocate(capRows * dim);
         backend.linear(capIn, 0, capRows, capEmbedder, cap, 0);
+        backend.release(capIn);
         traceRows(trace, "cap_embedder", cap, capSegs, dim);
         float[] capCos = new float[capRows * pairs];
         float[] capSin = new float[capRows * pairs];
         for (TransformerBlock.Segment seg : capSegs) {
             Layout l = lay[seg.sample()];
             for (int r = l.capTokens(); r < l.capPadded(); r++) {
-                System.arraycopy(capPadToken, 0, cap, (seg.start() + r) * dim, dim);
+                backend.copy(capPadToken, 0, cap, (seg.start() + r) * dim, dim);
             }
             for (int r = 0; r < l.capPadded(); r++) {
                 rope.fill(seg.start() + r, r + 1, 0, 0, capCos, capSin);
             }
         }
+        Activation capCosTable = backend.upload(capCos);
+        Activation capSinTable = backend.upload(capSin);
         for (int i = 0; i < contextRefiner.length; i++) {
-            contextRefiner[i].forward(backend, workspace, cap, capRows, capSegs, null, capCos, capSin);
+            contextRefiner[i].forward(backend, workspace, cap, capRows, capSegs, null, capCosTable, capSinTable);
             traceRows(trace, "context_refiner." + i, cap, capSegs, dim);
         }
 
-        // Unified stream: per sample [image ; caption].
+        // Unified stream: per sample [image ; caption]; its RoPE tables are built on the host like the parts'.
         List<TransformerBlock.Segment> uniSegs = new ArrayList<>();
         int uniRows = imgRows + capRows;
-        float[] x = new float[uniRows * dim];
+        Activation x = backend.allocate(uniRows * dim);
         float[] uniCos = new float[uniRows * pairs];
         float[] uniSin = new float[uniRows * pairs];
         int row = 0;
@@ -425,16 +442,16 @@ public final class ZImageTransformer {
             TransformerBlock.Segment is = imgSegs.get(s);
             TransformerBlock.Segment cs = capSegs.get(s);
             uniSegs.add(new TransformerBlock.Segment(row, is.rows() + cs.rows(), s));
-            System.arraycopy(img, is.start() * dim, x, row * dim, is.rows() * dim);
+            backend.copy(img, is.start() * dim, x, row * dim, is.rows() * dim);
             System.arraycopy(imgCos, is.start() * pairs, uniCos, row * pairs, is.rows() * pairs);
             System.arraycopy(imgSin, is.start() * pairs, uniSin, row * pairs, is.rows() * pairs);
             row += is.rows();
-            System.arraycopy(cap, cs.start() * dim, x, row * dim, cs.rows() * dim);
+            backend.copy(cap, cs.start() * dim, x, row * dim, cs.rows() * dim);
             System.arraycopy(capCos, cs.start() * pairs, uniCos, row * pairs, cs.rows() * pairs);
             System.arraycopy(capSin, cs.start() * pairs, uniSin, row * pairs, cs.rows() * pairs);
             row += cs.rows();
         }
-        pass.setUnified(capSegs, cap, uniSegs, uniRows, uniCos, uniSin);
+        pass.setUnified(capSegs, cap, uniSegs, uniRows, backend.upload(uniCos), backend.upload(uniSin));
         if (hook != null) {
             hook.beforeLayers(pass, x);
         }
@@ -447,25 +464,28 @@ public final class ZImageTransformer {
         }
 
         // Final layer: LayerNorm (no affine) · (1 + Linear(SiLU(c))), then Linear to patch values.
-        float[] siluC = c.clone();
-        backend.silu(siluC, 0, siluC.length);
-        float[] scale = new float[n * dim];
-        backend.linear(siluC, 0, n, finalAdaLN, scale, 0);
-        for (int i = 0; i < scale.length; i++) {
-            scale[i] += 1f;
-        }
-        float[] normed = workspace.h;
+        backend.silu(c, 0, c.length());
+        Activation scale = backend.allocate(n * dim);
+        backend.linear(c, 0, n, finalAdaLN, scale, 0);
+        backend.scaleShift(scale, 0, n * dim, 1f, 1f);
+        Activation normed = workspace.h;
         for (TransformerBlock.Segment seg : uniSegs) {
-            backend.layerNorm(x, seg.start() * dim, seg.rows(), dim, FINAL_NORM_EPS,
-                    Arrays.copyOfRange(scale, seg.sample() * dim, (seg.sample() + 1) * dim), normed, seg.start() * dim);
+            backend.layerNorm(x, seg.start() * dim, seg.rows(), dim, FINAL_NORM_EPS, scale, seg.sample() * dim,
+                    normed, seg.start() * dim);
         }
-        float[] out = new float[uniRows * cfg.patchDim()];
+        Activation out = backend.allocate(uniRows * cfg.patchDim());
         backend.linear(normed, 0, uniRows, finalLinear, out, 0);
         traceRows(trace, "final_layer", out, uniSegs, cfg.patchDim());
 
         List<Tensor> result = new ArrayList<>(n);
         for (int s = 0; s < n; s++) {
-            result.add(unpatchify(out, uniSegs.get(s).start(), lay[s], inputs.get(s).latent().shape()));
+            TransformerBlock.Segment seg = uniSegs.get(s);
+            float[] rows = backend.read(out, seg.start() * cfg.patchDim(), lay[s].imageTokens() * cfg.patchDim());
+            result.add(unpatchify(rows, lay[s], inputs.get(s).latent().shape()));
+        }
+        for (Activation a : new Activation[] {c, img, cap, capCosTable, capSinTable, x, scale, out, pass.imgCos, pass.imgSin,
+                pass.uniCos, pass.uniSin}) {
+            backend.release(a);
         }
         return result;
     }
@@ -557,7 +577,7 @@ public final class ZImageTransformer {
     }
 
     /** The inverse of {@link #patchify} for the first {@code imageTokens} rows. */
-    private Tensor unpatchify(float[] rows, int row0, Layout l, int[] shape) {
+    private Tensor unpatchify(float[] rows, Layout l, int[] shape) {
         int p = cfg.patchSize();
         int pf = cfg.fPatchSize();
         int ch = cfg.inChannels();
@@ -570,7 +590,7 @@ public final class ZImageTransformer {
         for (int f = 0; f < l.fTokens(); f++) {
             for (int h = 0; h < l.hTokens(); h++) {
                 for (int w = 0; w < l.wTokens(); w++) {
-                    int base = (row0 + token++) * pd;
+                    int base = token++ * pd;
                     int i = 0;
                     for (int a = 0; a < pf; a++) {
                         for (int b = 0; b < p; b++) {
@@ -587,18 +607,18 @@ public final class ZImageTransformer {
         return new Tensor(dst, shape);
     }
 
-    private static void trace(Trace trace, String name, float[] data, int samples, int cols) {
+    private void trace(Trace trace, String name, Activation data, int samples, int cols) {
         if (trace != null) {
             for (int s = 0; s < samples; s++) {
-                trace.record(name, s, data, s * cols, 1, cols);
+                trace.record(name, s, backend.read(data, s * cols, cols), 0, 1, cols);
             }
         }
     }
 
-    private static void traceRows(Trace trace, String name, float[] data, List<TransformerBlock.Segment> segs, int cols) {
+    private void traceRows(Trace trace, String name, Activation data, List<TransformerBlock.Segment> segs, int cols) {
         if (trace != null) {
             for (TransformerBlock.Segment s : segs) {
-                trace.record(name, s.sample(), data, s.start() * cols, s.rows(), cols);
+                trace.record(name, s.sample(), backend.read(data, s.start() * cols, s.rows() * cols), 0, s.rows(), cols);
             }
         }
     }

@@ -1,15 +1,21 @@
 package io.github.zimage4j.kernels;
 
+import io.github.zimage4j.io.DType;
 import io.github.zimage4j.tensor.Linear;
 import io.github.zimage4j.tensor.StoredTensor;
 
 /**
- * The one interface between models and kernels. Models call these operations and nothing below them,
- * so a native backend (oneDNN GEMM on AMX, later CUDA) replaces the Java kernels without touching model
- * code. The dense products are abstract; the element-wise stages have Java defaults that a backend
- * may override.
+ * The one interface between models and kernels. Models call these operations and nothing below them, so a
+ * native backend (oneDNN, CUDA) replaces the Java kernels without touching model code.
  *
- * <p>Activations are row-major float32 arrays addressed by offset; weights stay in their stored dtype.
+ * <p><b>The seam.</b> Activations belong to the backend: a model allocates them here ({@link #allocate},
+ * {@link #upload}), passes the handles to the operations and reads results back only at its boundaries
+ * ({@link #read}: output latents, caption features, a decoded image, a trace). A CPU backend keeps a Java
+ * array under each handle ({@link HostBackend}); a GPU backend keeps device memory, so activations stay on
+ * the device from the first layer to the last. Weights are passed as stored tensors ({@link Linear},
+ * {@link StoredTensor}) in their stored dtype, small parameter vectors (norm weights, biases) as float
+ * arrays that never change: a device backend uploads those once and keeps them by identity. Offsets and
+ * lengths count floats.
  */
 public interface Backend {
 
@@ -21,74 +27,90 @@ public interface Backend {
      * rounded). False where the backend multiplies in bf16 (e.g. AMX), which parity tests then hold to
      * a 1e-2 relative RMS error instead of the float32 golden tolerances.
      */
-    default boolean float32Products(io.github.zimage4j.io.DType weightDtype) {
+    default boolean float32Products(DType weightDtype) {
         return true;
     }
 
+    // ---------------------------------------------------------------- activations
+
+    /** A new activation of {@code floats} zeros. */
+    Activation allocate(int floats);
+
+    /** A new activation holding {@code values}; the caller must not change the array afterwards (a CPU backend may keep it). */
+    Activation upload(float[] values);
+
+    /** {@code dst[dstOff, dstOff + n) = src[srcOff, srcOff + n)}: host values into an activation. */
+    void write(float[] src, int srcOff, Activation dst, int dstOff, int n);
+
+    /** {@code dst[dstOff, dstOff + n) = src[srcOff, srcOff + n)}: an activation's values back to the host. */
+    void read(Activation src, int srcOff, float[] dst, int dstOff, int n);
+
+    /** The n values at {@code off}, as a new host array. */
+    default float[] read(Activation src, int off, int n) {
+        float[] out = new float[n];
+        read(src, off, out, 0, n);
+        return out;
+    }
+
+    /** {@code dst[dstOff, dstOff + n) = src[srcOff, srcOff + n)} within the backend. */
+    void copy(Activation src, int srcOff, Activation dst, int dstOff, int n);
+
+    /** The activation is not used any more (device memory is returned at once; the CPU backends leave it to the collector). */
+    default void release(Activation a) {
+    }
+
+    // ---------------------------------------------------------------- operations
+
     /** {@code out[rows, layer.out] = x[rows, layer.in] · Wᵀ + b}; rows start at the given offsets. */
-    void linear(float[] x, int xOff, int rows, Linear layer, float[] out, int outOff);
+    void linear(Activation x, int xOff, int rows, Linear layer, Activation out, int outOff);
 
-    /** Scaled dot-product attention (no S×S matrix is ever materialized); rows addressed by the operands. */
-    void attention(FlashAttention.Operand q, FlashAttention.Operand k, FlashAttention.Operand v,
-                   FlashAttention.Operand out, AttentionSpec spec);
+    /** Scaled dot-product attention (no S×S matrix is ever materialized). */
+    void attention(Rows q, Rows k, Rows v, Rows out, AttentionSpec spec);
 
-    /** {@code out = rmsnorm(x)·weight·rowScale}; see {@link Norms#rmsNorm}. */
-    default void rmsNorm(float[] x, int xOff, int rows, int dim, float[] weight, float eps, float[] rowScale,
-                         float[] out, int outOff) {
-        Norms.rmsNorm(x, xOff, rows, dim, weight, eps, rowScale, out, outOff);
-    }
+    /** {@code out = rmsnorm(x)·weight·scale}, scale ({@code dim} values at scaleOff) optional; see {@link Norms#rmsNorm}. */
+    void rmsNorm(Activation x, int xOff, int rows, int dim, float[] weight, float eps, Activation scale, int scaleOff,
+                 Activation out, int outOff);
 
-    /** {@code x += gate·rmsnorm(y)·weight}; see {@link Norms#addRmsNormed}. */
-    default void addRmsNormed(float[] x, int xOff, float[] y, int yOff, int rows, int dim, float[] weight, float eps,
-                              float[] gate) {
-        Norms.addRmsNormed(x, xOff, y, yOff, rows, dim, weight, eps, gate);
-    }
+    /** {@code x += gate·rmsnorm(y)·weight}, gate ({@code dim} values at gateOff) optional; see {@link Norms#addRmsNormed}. */
+    void addRmsNormed(Activation x, int xOff, Activation y, int yOff, int rows, int dim, float[] weight, float eps,
+                      Activation gate, int gateOff);
 
-    /** {@code out = layernorm(x)·rowScale} without affine parameters; see {@link Norms#layerNorm}. */
-    default void layerNorm(float[] x, int xOff, int rows, int dim, float eps, float[] rowScale, float[] out, int outOff) {
-        Norms.layerNorm(x, xOff, rows, dim, eps, rowScale, out, outOff);
-    }
+    /** {@code out = layernorm(x)·scale} without affine parameters, scale optional; see {@link Norms#layerNorm}. */
+    void layerNorm(Activation x, int xOff, int rows, int dim, float eps, Activation scale, int scaleOff,
+                   Activation out, int outOff);
 
-    /** Interleaved-pair (complex) RoPE in place; see {@link Rope#interleaved}. */
-    default void ropeInterleaved(float[] x, int off, int rows, int stride, int heads, int headDim,
-                                 float[] cos, float[] sin, int tableRow0) {
-        Rope.interleaved(x, off, rows, stride, heads, headDim, cos, sin, tableRow0);
-    }
+    /** Interleaved-pair (complex) RoPE in place, tables [position, headDim/2]; see {@link Rope#interleaved}. */
+    void ropeInterleaved(Activation x, int off, int rows, int stride, int heads, int headDim,
+                         Activation cos, Activation sin, int tableRow0);
 
     /** Rotate-half RoPE in place; see {@link Rope#rotateHalf}. */
-    default void ropeRotateHalf(float[] x, int off, int rows, int stride, int heads, int headDim,
-                                float[] cos, float[] sin, int tableRow0) {
-        Rope.rotateHalf(x, off, rows, stride, heads, headDim, cos, sin, tableRow0);
-    }
+    void ropeRotateHalf(Activation x, int off, int rows, int stride, int heads, int headDim,
+                        Activation cos, Activation sin, int tableRow0);
 
     /** {@code a = silu(a)·b}. */
-    default void swiglu(float[] a, int aOff, float[] b, int bOff, int n) {
-        Activations.swiglu(a, aOff, b, bOff, n);
-    }
+    void swiglu(Activation a, int aOff, Activation b, int bOff, int n);
 
     /** {@code x += y} over n elements: a plain residual connection. */
-    default void add(float[] x, int xOff, float[] y, int yOff, int n) {
-        Activations.add(x, xOff, y, yOff, n);
-    }
+    void add(Activation x, int xOff, Activation y, int yOff, int n);
 
     /** {@code x = silu(x)}. */
-    default void silu(float[] x, int off, int n) {
-        Activations.silu(x, off, n);
-    }
+    void silu(Activation x, int off, int n);
+
+    /** {@code x = tanh(x)} (an adaLN gate). */
+    void tanh(Activation x, int off, int n);
+
+    /** {@code x = x·scale + shift} (an adaLN scale {@code 1 + s}, a ControlNet hint's strength). */
+    void scaleShift(Activation x, int off, int n, float scale, float shift);
 
     /**
      * Channels-last 2-D convolution, {@code out = conv(x) + bias} ({@code out +=} when accumulating, a fused
      * residual add), with nearest upsampling, stride and padding given by the geometry; see
      * {@link Conv2d#conv2d}.
      */
-    default void conv2d(float[] x, int xOff, int height, int width, StoredTensor weight, float[] bias,
-                        Conv2d.Geometry geometry, float[] out, int outOff, boolean accumulate) {
-        Conv2d.conv2d(x, xOff, height, width, weight, bias, geometry, out, outOff, accumulate);
-    }
+    void conv2d(Activation x, int xOff, int height, int width, StoredTensor weight, float[] bias,
+                Conv2d.Geometry geometry, Activation out, int outOff, boolean accumulate);
 
     /** Channels-last GroupNorm with per-channel scale and shift, optionally then SiLU; see {@link GroupNorm#groupNorm}. */
-    default void groupNorm(float[] x, int xOff, int pixels, int channels, int groups, float[] weight, float[] bias,
-                           float eps, boolean silu, float[] out, int outOff) {
-        GroupNorm.groupNorm(x, xOff, pixels, channels, groups, weight, bias, eps, silu, out, outOff);
-    }
+    void groupNorm(Activation x, int xOff, int pixels, int channels, int groups, float[] weight, float[] bias,
+                   float eps, boolean silu, Activation out, int outOff);
 }

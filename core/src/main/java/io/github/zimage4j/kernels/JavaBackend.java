@@ -3,7 +3,7 @@ package io.github.zimage4j.kernels;
 import io.github.zimage4j.tensor.Linear;
 
 /** The pure-Java backend: Vector API kernels on the shared pool. Runs everywhere JDK 25 runs. */
-public final class JavaBackend implements Backend {
+public final class JavaBackend extends HostBackend {
 
     public static final JavaBackend INSTANCE = new JavaBackend();
 

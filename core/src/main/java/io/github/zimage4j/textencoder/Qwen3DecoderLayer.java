@@ -2,9 +2,10 @@ package io.github.zimage4j.textencoder;
 
 import io.github.zimage4j.io.ModelFileException;
 import io.github.zimage4j.io.TensorSource;
+import io.github.zimage4j.kernels.Activation;
 import io.github.zimage4j.kernels.AttentionSpec;
 import io.github.zimage4j.kernels.Backend;
-import io.github.zimage4j.kernels.FlashAttention.Operand;
+import io.github.zimage4j.kernels.Rows;
 import io.github.zimage4j.tensor.Linear;
 
 import java.util.List;
@@ -67,22 +68,28 @@ final class Qwen3DecoderLayer {
 
     /** Scratch activations reused from layer to layer. */
     static final class Workspace {
-        final float[] h;
-        final float[] q;
-        final float[] k;
-        final float[] v;
-        final float[] attn;
-        final float[] gate;
-        final float[] up;
+        final Activation h;
+        final Activation q;
+        final Activation k;
+        final Activation v;
+        final Activation attn;
+        final Activation gate;
+        final Activation up;
 
-        Workspace(Qwen3Config cfg, int rows) {
-            h = new float[rows * cfg.hiddenSize()];
-            q = new float[rows * cfg.qDim()];
-            k = new float[rows * cfg.kvDim()];
-            v = new float[rows * cfg.kvDim()];
-            attn = new float[rows * cfg.qDim()];
-            gate = new float[rows * cfg.intermediateSize()];
-            up = new float[rows * cfg.intermediateSize()];
+        Workspace(Backend be, Qwen3Config cfg, int rows) {
+            h = be.allocate(rows * cfg.hiddenSize());
+            q = be.allocate(rows * cfg.qDim());
+            k = be.allocate(rows * cfg.kvDim());
+            v = be.allocate(rows * cfg.kvDim());
+            attn = be.allocate(rows * cfg.qDim());
+            gate = be.allocate(rows * cfg.intermediateSize());
+            up = be.allocate(rows * cfg.intermediateSize());
+        }
+
+        void release(Backend be) {
+            for (Activation a : new Activation[] {h, q, k, v, attn, gate, up}) {
+                be.release(a);
+            }
         }
     }
 
@@ -91,23 +98,23 @@ final class Qwen3DecoderLayer {
      *
      * @param cos RoPE table [position, headDim/2] covering the longest segment; sin likewise
      */
-    void forward(Backend be, Workspace ws, float[] x, int rows, List<Segment> segments, float[] cos, float[] sin) {
+    void forward(Backend be, Workspace ws, Activation x, int rows, List<Segment> segments, Activation cos, Activation sin) {
         int qDim = heads * headDim;
         int kvDim = kvHeads * headDim;
 
         // Self-attention.
-        be.rmsNorm(x, 0, rows, hidden, inputLayernorm, eps, null, ws.h, 0);
+        be.rmsNorm(x, 0, rows, hidden, inputLayernorm, eps, null, 0, ws.h, 0);
         be.linear(ws.h, 0, rows, qProj, ws.q, 0);
         be.linear(ws.h, 0, rows, kProj, ws.k, 0);
         be.linear(ws.h, 0, rows, vProj, ws.v, 0);
-        be.rmsNorm(ws.q, 0, rows * heads, headDim, qNorm, eps, null, ws.q, 0);
-        be.rmsNorm(ws.k, 0, rows * kvHeads, headDim, kNorm, eps, null, ws.k, 0);
+        be.rmsNorm(ws.q, 0, rows * heads, headDim, qNorm, eps, null, 0, ws.q, 0);
+        be.rmsNorm(ws.k, 0, rows * kvHeads, headDim, kNorm, eps, null, 0, ws.k, 0);
         for (Segment s : segments) {
             // Every prompt starts at position 0, so each uses the table from its first row.
             be.ropeRotateHalf(ws.q, s.start() * qDim, s.rows(), qDim, heads, headDim, cos, sin, 0);
             be.ropeRotateHalf(ws.k, s.start() * kvDim, s.rows(), kvDim, kvHeads, headDim, cos, sin, 0);
-            be.attention(new Operand(ws.q, s.start() * qDim, qDim), new Operand(ws.k, s.start() * kvDim, kvDim),
-                    new Operand(ws.v, s.start() * kvDim, kvDim), new Operand(ws.attn, s.start() * qDim, qDim),
+            be.attention(new Rows(ws.q, s.start() * qDim, qDim), new Rows(ws.k, s.start() * kvDim, kvDim),
+                    new Rows(ws.v, s.start() * kvDim, kvDim), new Rows(ws.attn, s.start() * qDim, qDim),
                     AttentionSpec.self(s.rows(), heads, headDim).withKvHeads(kvHeads)
                             .withCausal(true).withBf16(!be.float32Products(qProj.weight().dtype())));
         }
@@ -115,7 +122,7 @@ final class Qwen3DecoderLayer {
         be.add(x, 0, ws.h, 0, rows * hidden);
 
         // SwiGLU MLP.
-        be.rmsNorm(x, 0, rows, hidden, postAttentionLayernorm, eps, null, ws.h, 0);
+        be.rmsNorm(x, 0, rows, hidden, postAttentionLayernorm, eps, null, 0, ws.h, 0);
         be.linear(ws.h, 0, rows, gateProj, ws.gate, 0);
         be.linear(ws.h, 0, rows, upProj, ws.up, 0);
         be.swiglu(ws.gate, 0, ws.up, 0, rows * gateProj.out());

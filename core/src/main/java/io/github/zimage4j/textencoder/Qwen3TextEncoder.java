@@ -4,6 +4,7 @@ import io.github.zimage4j.io.CheckpointCheck;
 import io.github.zimage4j.io.ModelFileException;
 import io.github.zimage4j.io.Checkpoints;
 import io.github.zimage4j.io.TensorSource;
+import io.github.zimage4j.kernels.Activation;
 import io.github.zimage4j.kernels.Backend;
 import io.github.zimage4j.tensor.StoredTensor;
 import io.github.zimage4j.tensor.Tensor;
@@ -12,7 +13,6 @@ import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
-import java.util.Arrays;
 import java.util.List;
 
 /**
@@ -163,20 +163,27 @@ public final class Qwen3TextEncoder implements AutoCloseable {
         for (int p = 0; p < prompts.size(); p++) {
             embed(prompts.get(p).ids(), segments.get(p), x);
         }
-        trace(trace, 0, x, segments);
+        Activation stream = backend.upload(x);
+        trace(trace, 0, stream, segments);
 
         float[] cos = new float[longest * invFreq.length];
         float[] sin = new float[longest * invFreq.length];
         ropeTables(longest, cos, sin);
-        Qwen3DecoderLayer.Workspace ws = new Qwen3DecoderLayer.Workspace(cfg, rows);
+        Activation cosTable = backend.upload(cos);
+        Activation sinTable = backend.upload(sin);
+        Qwen3DecoderLayer.Workspace ws = new Qwen3DecoderLayer.Workspace(backend, cfg, rows);
         for (int i = 0; i < layers.length; i++) {
-            layers[i].forward(backend, ws, x, rows, segments, cos, sin);
-            trace(trace, i + 1, x, segments);
+            layers[i].forward(backend, ws, stream, rows, segments, cosTable, sinTable);
+            trace(trace, i + 1, stream, segments);
         }
+        ws.release(backend);
 
         List<Tensor> out = new ArrayList<>(prompts.size());
-        for (int p = 0; p < prompts.size(); p++) {
-            out.add(features(segments.get(p), x));
+        for (Qwen3DecoderLayer.Segment s : segments) {
+            out.add(new Tensor(backend.read(stream, s.start() * hidden, s.rows() * hidden), s.rows(), hidden));
+        }
+        for (Activation a : new Activation[] {stream, cosTable, sinTable}) {
+            backend.release(a);
         }
         return out;
     }
@@ -245,17 +252,13 @@ public final class Qwen3TextEncoder implements AutoCloseable {
         }
     }
 
-    private Tensor features(Qwen3DecoderLayer.Segment s, float[] x) {
-        int hidden = cfg.hiddenSize();
-        return new Tensor(Arrays.copyOfRange(x, s.start() * hidden, (s.start() + s.rows()) * hidden), s.rows(), hidden);
-    }
-
-    private void trace(Trace trace, int state, float[] x, List<Qwen3DecoderLayer.Segment> segments) {
+    private void trace(Trace trace, int state, Activation x, List<Qwen3DecoderLayer.Segment> segments) {
         if (trace != null) {
             int hidden = cfg.hiddenSize();
             for (int p = 0; p < segments.size(); p++) {
                 Qwen3DecoderLayer.Segment s = segments.get(p);
-                trace.record("hidden_states." + state, p, x, s.start() * hidden, s.rows(), hidden);
+                trace.record("hidden_states." + state, p, backend.read(x, s.start() * hidden, s.rows() * hidden), 0,
+                        s.rows(), hidden);
             }
         }
     }

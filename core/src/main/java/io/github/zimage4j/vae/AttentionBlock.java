@@ -2,10 +2,11 @@ package io.github.zimage4j.vae;
 
 import io.github.zimage4j.io.ModelFileException;
 import io.github.zimage4j.io.TensorSource;
+import io.github.zimage4j.kernels.Activation;
 import io.github.zimage4j.kernels.AttentionSpec;
 import io.github.zimage4j.kernels.Backend;
 import io.github.zimage4j.kernels.Conv2d;
-import io.github.zimage4j.kernels.FlashAttention.Operand;
+import io.github.zimage4j.kernels.Rows;
 import io.github.zimage4j.tensor.Linear;
 
 /**
@@ -39,17 +40,21 @@ final class AttentionBlock {
     /** Adds the attention output to x in place. */
     void forward(Backend be, FeatureMap x) {
         int tokens = x.pixels();
-        FeatureMap h = FeatureMap.allocate(x.height(), x.width(), channels);
+        FeatureMap h = FeatureMap.allocate(be, x.height(), x.width(), channels);
         groupNorm.apply(be, x, false, h);
-        float[] q = new float[tokens * channels];
-        float[] k = new float[tokens * channels];
-        float[] v = new float[tokens * channels];
+        Activation q = be.allocate(tokens * channels);
+        Activation k = be.allocate(tokens * channels);
+        Activation v = be.allocate(tokens * channels);
         be.linear(h.data(), 0, tokens, toQ, q, 0);
         be.linear(h.data(), 0, tokens, toK, k, 0);
         be.linear(h.data(), 0, tokens, toV, v, 0);
-        be.attention(new Operand(q, 0, channels), new Operand(k, 0, channels), new Operand(v, 0, channels),
-                new Operand(h.data(), 0, channels),
+        be.attention(new Rows(q, 0, channels), new Rows(k, 0, channels), new Rows(v, 0, channels),
+                new Rows(h.data(), 0, channels),
                 AttentionSpec.self(tokens, 1, channels).withBf16(!be.float32Products(toQ.weight().dtype())));
+        for (Activation a : new Activation[] {q, k, v}) {
+            be.release(a);
+        }
         toOut.addTo(be, h, Conv2d.Geometry.same(1), x);
+        be.release(h.data());
     }
 }

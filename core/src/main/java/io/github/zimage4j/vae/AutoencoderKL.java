@@ -103,7 +103,12 @@ public final class AutoencoderKL implements AutoCloseable {
     /** Decoder input z [16, h, w] (VAE space) → image [3, 8h, 8w]: {@code vae.decode(z).sample}. */
     public Tensor decodeRaw(Tensor z) {
         checkLatent(z);
-        return decoder.forward(backend, FeatureMap.fromPlanar(z)).toPlanar();
+        FeatureMap input = FeatureMap.fromPlanar(backend, z);
+        FeatureMap image = decoder.forward(backend, input);
+        backend.release(input.data());
+        Tensor out = image.toPlanar(backend);
+        backend.release(image.data());
+        return out;
     }
 
     /** {@link #decode} tile by tile, in bounded memory; see {@link Tiling} for the bound and the accuracy. */
@@ -137,10 +142,13 @@ public final class AutoencoderKL implements AutoCloseable {
             throw new IllegalArgumentException("the VAE encodes images [" + cfg.inChannels() + ", H, W] with H and W"
                     + " positive multiples of " + f + ", got " + Arrays.toString(image.shape()));
         }
-        FeatureMap moments = encoder.forward(backend, FeatureMap.fromPlanar(image));
+        FeatureMap input = FeatureMap.fromPlanar(backend, image);
+        FeatureMap moments = encoder.forward(backend, input);
+        backend.release(input.data());
         int lc = cfg.latentChannels();
-        Tensor mean = moments.channelsToPlanar(0, lc);
-        Tensor logvar = moments.channelsToPlanar(lc, 2 * lc);
+        Tensor mean = moments.channelsToPlanar(backend, 0, lc);
+        Tensor logvar = moments.channelsToPlanar(backend, lc, 2 * lc);
+        backend.release(moments.data());
         float[] lv = logvar.data();
         for (int i = 0; i < lv.length; i++) {
             lv[i] = Math.min(Math.max(lv[i], LatentDistribution.LOGVAR_MIN), LatentDistribution.LOGVAR_MAX);

@@ -23,7 +23,7 @@ record Conv(StoredTensor weight, float[] bias) {
 
     /** A new output map. */
     FeatureMap apply(Backend be, FeatureMap x, Conv2d.Geometry g) {
-        FeatureMap out = FeatureMap.allocate(g.outHeight(x.height(), kernel()), g.outWidth(x.width(), kernel()), outChannels());
+        FeatureMap out = FeatureMap.allocate(be, g.outHeight(x.height(), kernel()), g.outWidth(x.width(), kernel()), outChannels());
         be.conv2d(x.data(), 0, x.height(), x.width(), weight, bias, g, out.data(), 0, false);
         return out;
     }

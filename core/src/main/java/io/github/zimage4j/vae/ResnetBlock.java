@@ -44,13 +44,15 @@ final class ResnetBlock {
             h = x;
         } else {
             out = x; // the residual; conv2 accumulates into it
-            h = FeatureMap.allocate(x.height(), x.width(), x.channels());
+            h = FeatureMap.allocate(be, x.height(), x.width(), x.channels());
             norm1.apply(be, x, true, h);
         }
         FeatureMap h2 = conv1.apply(be, h, SAME3);
-        h = null; // lets the collector take it back while conv2 runs
+        be.release(h.data()); // not needed while conv2 runs
+        h = null;
         norm2.apply(be, h2, true, h2);
         conv2.addTo(be, h2, SAME3, out);
+        be.release(h2.data());
         return out;
     }
 }

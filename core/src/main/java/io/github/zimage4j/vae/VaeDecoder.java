@@ -57,11 +57,15 @@ final class VaeDecoder {
                 x = r.forward(be, x);
             }
             if (upsamplers[i] != null) {
-                // The ×2 nearest upsampling happens inside the convolution's gather, never in memory.
-                x = upsamplers[i].apply(be, x, Conv2d.Geometry.upsampled(3));
+                // The ×2 nearest upsampling happens inside the convolution, never in memory.
+                FeatureMap up = upsamplers[i].apply(be, x, Conv2d.Geometry.upsampled(3));
+                be.release(x.data());
+                x = up;
             }
         }
         normOut.apply(be, x, true, x);
-        return convOut.apply(be, x, SAME3);
+        FeatureMap image = convOut.apply(be, x, SAME3);
+        be.release(x.data());
+        return image;
     }
 }

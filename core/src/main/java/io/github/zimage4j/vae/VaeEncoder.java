@@ -57,11 +57,15 @@ final class VaeEncoder {
                 x = r.forward(be, x);
             }
             if (downsamplers[i] != null) {
-                x = downsamplers[i].apply(be, x, DOWNSAMPLE);
+                FeatureMap down = downsamplers[i].apply(be, x, DOWNSAMPLE);
+                be.release(x.data());
+                x = down;
             }
         }
         x = mid.forward(be, x);
         normOut.apply(be, x, true, x);
-        return convOut.apply(be, x, SAME3);
+        FeatureMap moments = convOut.apply(be, x, SAME3);
+        be.release(x.data());
+        return moments;
     }
 }

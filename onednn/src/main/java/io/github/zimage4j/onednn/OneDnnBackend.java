@@ -3,7 +3,7 @@ package io.github.zimage4j.onednn;
 import io.github.zimage4j.io.DType;
 import io.github.zimage4j.kernels.AdapterProducts;
 import io.github.zimage4j.kernels.AttentionSpec;
-import io.github.zimage4j.kernels.Backend;
+import io.github.zimage4j.kernels.HostBackend;
 import io.github.zimage4j.kernels.FlashAttention;
 import io.github.zimage4j.kernels.JavaBackend;
 import io.github.zimage4j.kernels.Parallel;
@@ -27,7 +27,7 @@ import java.util.Map;
  * the model stays quantized in memory. Other dtypes, heap-backed weights, tiny products and the
  * element-wise stages use the Java kernels.
  */
-final class OneDnnBackend implements Backend {
+final class OneDnnBackend extends HostBackend {
 
     /** Below this many rows a matmul call costs more than the Java dot products. */
     private static final int MIN_ROWS = 8;
@@ -36,7 +36,7 @@ final class OneDnnBackend implements Backend {
     private long decodeScratchBytes = DECODE_SCRATCH_BYTES;
 
     private final Dnnl dnnl;
-    private final Backend fallback = JavaBackend.INSTANCE;
+    private final HostBackend fallback = JavaBackend.INSTANCE;
     private final Arena arena = Arena.ofShared();
     private final Map<Key, MatmulPrimitive> matmuls = new HashMap<>();
     private final Map<float[], MemorySegment> biases = new IdentityHashMap<>();

@@ -1,7 +1,7 @@
 package io.github.zimage4j.onednn;
 
 import io.github.zimage4j.kernels.AttentionSpec;
-import io.github.zimage4j.kernels.Backend;
+import io.github.zimage4j.kernels.HostBackend;
 import io.github.zimage4j.kernels.Backends;
 import io.github.zimage4j.kernels.FlashAttention.Operand;
 import io.github.zimage4j.kernels.JavaBackend;
@@ -37,7 +37,7 @@ class OneDnnAttentionTest {
         float[] want = new float[tokens * qw];
         float[] got = new float[tokens * qw];
         JavaBackend.INSTANCE.attention(qo, ko, vo, new Operand(want, 0, qw), spec);
-        Backend dnnl = Backends.select("onednn");
+        HostBackend dnnl = (HostBackend) Backends.select("onednn");
         dnnl.attention(qo, ko, vo, new Operand(got, 0, qw), spec);
         double err = 0;
         double ref = 0;

@@ -3,7 +3,7 @@ package io.github.zimage4j.onednn;
 import io.github.zimage4j.io.DType;
 import io.github.zimage4j.io.SafeTensors;
 import io.github.zimage4j.io.SafeTensorsWriter;
-import io.github.zimage4j.kernels.Backend;
+import io.github.zimage4j.kernels.HostBackend;
 import io.github.zimage4j.kernels.Backends;
 import io.github.zimage4j.kernels.JavaBackend;
 import io.github.zimage4j.tensor.FloatFormats;
@@ -53,7 +53,7 @@ class OneDnnBackendTest {
         for (int i = 0; i < x.length; i++) {
             x[i] = (float) rnd.nextGaussian();
         }
-        Backend dnnl = Backends.select("onednn");
+        HostBackend dnnl = (HostBackend) Backends.select("onednn");
         try (SafeTensors st = SafeTensors.open(file)) {
             for (String name : new String[]{"wb", "wf"}) {
                 Linear layer = new Linear(st.get(name), bias);
