@@ -27,7 +27,7 @@ import java.util.Map;
  *   O_block[h] = P[h] · V[h] / Σ P[h]   (written straight into the output rows, then divided)
  * </pre>
  * so memory is at most {@link #SCORE_BYTES} of scores, never keys × keys. Heads go in groups as large
- * as that budget allows (all 30 DiT heads at 512², 15 at 1024²). Grouped-query heads broadcast K and V
+ * as that budget allows (all 30 DiT heads at 512², 7 at 1024²). Grouped-query heads broadcast K and V
  * over the query heads that share them. Products are bf16 (accumulated in float32) when the call
  * allows it, float32 otherwise. Block and group sizes depend only on the shapes, and every row is
  * computed on its own, so results do not depend on the thread count.
@@ -37,7 +37,7 @@ final class OneDnnAttention {
     /** Query rows per block: the score block is heads × BQ × keys floats. */
     static final int BQ = 256;
     /** Most bytes of float32 scores per block: heads are taken in groups that fit. */
-    static final long SCORE_BYTES = 64L << 20;
+    static final long SCORE_BYTES = 32L << 20;
     private static final int MAX_PRIMITIVES = 48;
     private static final VectorSpecies<Float> FS = FloatVector.SPECIES_PREFERRED;
     private static final VectorSpecies<Integer> IS = IntVector.SPECIES_PREFERRED;
