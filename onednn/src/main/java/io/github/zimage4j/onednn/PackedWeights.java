@@ -24,7 +24,9 @@ import java.util.function.Supplier;
  * small row counts on AVX512-BF16, with the same results bit for bit.
  *
  * <p>A weight is packed the second time it is multiplied: weights used once (a text encoder encoding
- * one prompt) are not worth the copy, while the DiT's are reused every step. Under {@link Prepack#AUTO}
+ * one prompt) are not worth the copy, while the DiT's are reused every step. The copy costs time once,
+ * mostly the kernel faulting in fresh memory (16-20 s for the 12 GB DiT on the 2-vCPU development VM,
+ * which then runs a 256² forward in 5.4 instead of 6.3-6.9 s). Under {@link Prepack#AUTO}
  * it is packed only if the memory available ({@code MemAvailable}) exceeds its packed size plus
  * {@link #margin()}; {@link Prepack#ON} packs regardless, {@link Prepack#OFF} never. After packing, the
  * weight's mapped pages leave the resident set ({@link ResidentPages#releaseWithin}), so the process
@@ -56,7 +58,7 @@ final class PackedWeights {
         /** Weak, so that memory freed by the garbage collector (merged LoRA weights) is not kept alive here. */
         final WeakReference<MemorySegment.Scope> scope;
         State state = State.SEEN;
-        Arena arena;
+        HugePages memory;
         Packed packed;
 
         Entry(MemorySegment source) {
@@ -98,6 +100,7 @@ final class PackedWeights {
     private long inPlaceBytes;
     private String grounds;
     private long releasedTotal;
+    private long packNanos;
 
     PackedWeights(Dnnl dnnl) {
         this(dnnl, Prepack::current, PackedWeights::memAvailable, PackedWeights::margin,
@@ -198,12 +201,13 @@ final class PackedWeights {
             inPlaceBytes += layout.bytes();
             return;
         }
-        Arena a = Arena.ofShared();
-        MemorySegment data = a.allocate(layout.bytes(), 64);
-        layout.reorder().execute(src, data);
+        long t0 = System.nanoTime();
+        HugePages memory = new HugePages(layout.bytes());
+        layout.reorder().execute(src, memory.data());
         long released = ResidentPages.releaseWithin(src);
-        e.arena = a;
-        e.packed = new Packed(data, layout);
+        packNanos += System.nanoTime() - t0;
+        e.memory = memory;
+        e.packed = new Packed(memory.data(), layout);
         e.state = State.PACKED;
         packedCount++;
         packedBytes += layout.bytes();
@@ -218,8 +222,8 @@ final class PackedWeights {
     private String notice() {
         StringBuilder sb = new StringBuilder(String.format(Locale.ROOT, "prepack (%s): ", grounds));
         if (packedCount > 0) {
-            sb.append(String.format(Locale.ROOT, "%d bf16 weights (%s) copied into oneDNN's blocked layout, their mapped pages "
-                    + "(%s) dropped from the resident set", packedCount, gb(packedBytes), gb(releasedBytes)));
+            sb.append(String.format(Locale.ROOT, "%d bf16 weights (%s) copied into oneDNN's blocked layout in %.1f s, their mapped "
+                    + "pages (%s) dropped from the resident set", packedCount, gb(packedBytes), packNanos / 1e9, gb(releasedBytes)));
             if (unmappedCount > 0) {
                 sb.append(String.format(Locale.ROOT, "; %d (%s) are not file-mapped, so their originals stay resident too",
                         unmappedCount, gb(unmappedBytes)));
@@ -231,6 +235,7 @@ final class PackedWeights {
         }
         packedCount = 0;
         packedBytes = 0;
+        packNanos = 0;
         releasedBytes = 0;
         unmappedCount = 0;
         unmappedBytes = 0;
@@ -265,8 +270,8 @@ final class PackedWeights {
     }
 
     private static void drop(Entry e) {
-        if (e.arena != null) {
-            e.arena.close();
+        if (e.memory != null) {
+            e.memory.close();
         }
     }
 

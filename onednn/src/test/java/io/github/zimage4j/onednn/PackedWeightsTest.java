@@ -99,7 +99,8 @@ class PackedWeightsTest {
                     "released " + packed.releasedBytes() + " of " + weightBytes);
         }
         assertEquals(1, notices.size(), notices.toString());
-        assertTrue(notices.get(0).startsWith("prepack (auto: 100.00 GB available, margin 2.00 GB): 1 bf16 weights (0.00 GB)"),
+        assertTrue(notices.get(0).matches("prepack \\(auto: 100\\.00 GB available, margin 2\\.00 GB\\): 1 bf16 weights \\(0\\.00 GB\\) "
+                + "copied into oneDNN's blocked layout in \\d+\\.\\d s, their mapped pages \\(0\\.00 GB\\) dropped from the resident set"),
                 notices.get(0));
         assertFalse(notices.get(0).contains("not file-mapped"), notices.get(0));
     }
