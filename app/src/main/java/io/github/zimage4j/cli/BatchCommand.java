@@ -52,7 +52,7 @@ final class BatchCommand implements Callable<Integer> {
 
     @Override
     public Integer call() throws Exception {
-        modelOptions.applyThreads(err);
+        modelOptions.applyCompute(err);
         // Everything is checked before the model is loaded: the job file, the output folder, the manifest.
         JobFile jobFile = JobFile.read(jobs);
         ModelFiles files = modelOptions.files();

@@ -26,6 +26,7 @@ import io.github.zimage4j.pipeline.TinyModel;
 import io.github.zimage4j.pipeline.Variant;
 import io.github.zimage4j.pipeline.ZImagePipeline;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
 import java.io.PrintStream;
@@ -68,9 +69,8 @@ final class BenchCommand implements Callable<Integer> {
             description = "A real text encoder (folder with config.json, or a single Qwen3-4B file) instead of random weights.")
     Path textEncoder;
 
-    @Option(names = "--backend", defaultValue = "auto",
-            description = "Compute backend: auto, java or a native one (see --help of generate). Default: ${DEFAULT-VALUE}.")
-    String backend;
+    @Mixin
+    ComputeOptions compute;
 
     @Option(names = "--runs", defaultValue = "1", description = "Timed runs per measurement; the median is reported. Default: ${DEFAULT-VALUE}.")
     int runs;
@@ -136,7 +136,8 @@ final class BenchCommand implements Callable<Integer> {
                         + "' (known: text-encoder, transformer, vae, generate, controlnet)");
             }
         }
-        Backend be = Backends.select(backend);
+        compute.apply(log);
+        Backend be = Backends.select(compute.backend);
         BenchResult result = new BenchResult(be.name());
         result.put("threads", (long) io.github.zimage4j.kernels.Parallel.get().threads());
         if (components.contains("text-encoder")) {

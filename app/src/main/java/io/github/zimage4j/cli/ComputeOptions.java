@@ -1,11 +1,12 @@
 package io.github.zimage4j.cli;
 
 import io.github.zimage4j.kernels.Parallel;
+import io.github.zimage4j.onednn.Prepack;
 import picocli.CommandLine.Option;
 
 import java.io.PrintStream;
 
-/** How to compute: the backend and thread options of every command that runs a model. */
+/** How to compute: the backend, thread and weight-layout options of every command that runs a model. */
 final class ComputeOptions {
 
     @Option(names = "--backend", defaultValue = "auto", description = "Compute backend: auto, java or onednn. Default: ${DEFAULT-VALUE}.")
@@ -14,8 +15,20 @@ final class ComputeOptions {
     @Option(names = "--threads", description = "Compute threads (default: physical cores).")
     Integer threads;
 
-    /** Checks and sets the thread count (before anything computes); more threads than processors is warned. */
-    void applyThreads(PrintStream err) {
+    @Option(names = "--prepack", paramLabel = "auto|on|off",
+            description = {"oneDNN: copy reused bf16 weights into its blocked layout (~6 % faster products; the mapped pages "
+                    + "leave the resident set, so memory holds one copy). auto: where the available memory allows it. "
+                    + "Default: auto (or -Dzimage.prepack)."})
+    String prepack;
+
+    /**
+     * Checks and applies the options before anything computes: the thread count (more threads than
+     * processors is warned) and the prepack mode.
+     */
+    void apply(PrintStream err) {
+        if (prepack != null) {
+            Prepack.set(prepackMode(prepack));
+        }
         if (threads != null) {
             if (threads < 1) {
                 throw new IllegalArgumentException("--threads must be at least 1, got " + threads);
@@ -25,6 +38,14 @@ final class ComputeOptions {
                 err.println(warning);
             }
             Parallel.setThreads(threads);
+        }
+    }
+
+    static Prepack prepackMode(String value) {
+        try {
+            return Prepack.parse(value);
+        } catch (IllegalArgumentException e) {
+            throw new IllegalArgumentException("--prepack: " + e.getMessage(), e);
         }
     }
 

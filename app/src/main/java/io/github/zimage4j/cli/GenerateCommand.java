@@ -149,7 +149,7 @@ final class GenerateCommand implements Callable<Integer> {
 
     @Override
     public Integer call() throws Exception {
-        modelOptions.applyThreads(err);
+        modelOptions.applyCompute(err);
         String text = promptText();
         // Everything that can be wrong with the request is checked before any model file is read.
         long firstSeed = seed != null ? seed : new SecureRandom().nextLong() & 0xFFFFFFFFL;

@@ -34,9 +34,9 @@ final class ModelOptions {
     @Mixin
     ComputeOptions compute;
 
-    /** See {@link ComputeOptions#applyThreads}. */
-    void applyThreads(java.io.PrintStream err) {
-        compute.applyThreads(err);
+    /** See {@link ComputeOptions#apply}. */
+    void applyCompute(java.io.PrintStream err) {
+        compute.apply(err);
     }
 
     /** The model's files; fails, naming what is missing, before anything is loaded. */

@@ -89,7 +89,7 @@ final class ServeCommand implements Callable<Integer> {
 
     @Override
     public Integer call() throws Exception {
-        compute.applyThreads(System.err);
+        compute.apply(System.err);
         String key = apiKey != null ? apiKey : System.getenv("ZIMAGE4J_API_KEY");
         Limits limits = new Limits(maxSide, maxPixels, maxSteps, maxBatch, maxPromptChars, maxBodyBytes);
         Variant forced = variant == null ? null : Variant.parse(variant);

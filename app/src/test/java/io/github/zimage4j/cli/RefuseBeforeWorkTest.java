@@ -1,6 +1,7 @@
 package io.github.zimage4j.cli;
 
 import io.github.zimage4j.image.PngFiles;
+import io.github.zimage4j.onednn.Prepack;
 import io.github.zimage4j.pipeline.TinyModel;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
@@ -83,9 +84,12 @@ class RefuseBeforeWorkTest {
         refused(generate("--cfg-normalization", "Infinity", "fox"), "cfg normalization");
         refused(generate("-p", "a\0b"), "NUL", "position 1");
         refused(generate("--threads", "0", "fox"), "--threads must be at least 1");
+        refused(generate("--prepack", "maybe", "fox"), "--prepack", "auto, on or off", "'maybe'");
         assertTrue((System.nanoTime() - t0) / 1e9 < 30, "refusals take no model work");
         assertTrue(ComputeOptions.threadsWarning(64, 2).contains("more than the 2 processors"));
         assertNull(ComputeOptions.threadsWarning(2, 2));
+        assertEquals(Prepack.ON, ComputeOptions.prepackMode("on"));
+        assertEquals(Prepack.OFF, ComputeOptions.prepackMode("OFF"));
     }
 
     @Test

@@ -79,6 +79,42 @@ public final class Exp {
         return e * Float.intBitsToFloat((a + 127) << 23) * Float.intBitsToFloat((b + 127) << 23);
     }
 
+    // 2^f on [−1/2, 1/2]: a relative-error minimax fit of degree 6 with the constant term 1 (under 1 ulp).
+    private static final float Q1 = 0.6931471824645996f;
+    private static final float Q2 = 0.24022647738456726f;
+    private static final float Q3 = 0.055503323674201965f;
+    private static final float Q4 = 0.00961843691766262f;
+    private static final float Q5 = 0.0013398875016719103f;
+    private static final float Q6 = 0.00015353360504377633f;
+    /** Below this, {@link #exp2} gives 0: its exponent trick has no subnormal results. */
+    private static final float EXP2_MIN_ARG = -125f;
+
+    /**
+     * {@code 2^x} for x up to 127, the softmax kernel's exponential (scores times scale·log2(e), minus
+     * their maximum, are ≤ 0): cheaper than {@link #exp} because it needs no range reduction by ln 2 and no
+     * clamping. {@code x = n + f} with n = round(x) and |f| ≤ 1/2, {@code 2^f} by a degree-6 polynomial
+     * (fused multiply-adds), times {@code 2ⁿ} by adding n to the exponent bits. About 1 ulp; arguments
+     * below −125 (and −∞) give 0, NaN stays NaN; above 127 the result is undefined.
+     */
+    public static FloatVector exp2(FloatVector x) {
+        FloatVector t = x.add(ROUNDER);
+        FloatVector f = x.sub(t.sub(ROUNDER));
+        FloatVector p = f.fma(Q6, Q5).fma(f, FloatVector.broadcast(S, Q4)).fma(f, FloatVector.broadcast(S, Q3))
+                .fma(f, FloatVector.broadcast(S, Q2)).fma(f, FloatVector.broadcast(S, Q1)).fma(f, FloatVector.broadcast(S, 1f));
+        // t's low mantissa bits hold n (two's complement): shifted into the exponent field, they add n to it.
+        IntVector bits = p.reinterpretAsInts().add(t.reinterpretAsInts().lanewise(VectorOperators.LSHL, 23));
+        return bits.reinterpretAsFloats().blend(0f, x.lt(EXP2_MIN_ARG));
+    }
+
+    /** {@code 2^x}, bit for bit what {@link #exp2(FloatVector)} gives in a lane. */
+    public static float exp2(float x) {
+        float t = x + ROUNDER;
+        float f = x - (t - ROUNDER);
+        float p = Math.fma(Math.fma(Math.fma(Math.fma(Math.fma(Math.fma(f, Q6, Q5), f, Q4), f, Q3), f, Q2), f, Q1), f, 1f);
+        float r = Float.intBitsToFloat(Float.floatToRawIntBits(p) + (Float.floatToRawIntBits(t) << 23));
+        return x < EXP2_MIN_ARG ? 0f : r;
+    }
+
     /** {@code x / (1 + e^−x)}, the same bits in a lane and in {@link #silu(float)}. */
     public static FloatVector silu(FloatVector x) {
         return x.div(exp(x.neg()).add(1f));

@@ -54,6 +54,39 @@ class DeterministicMathTest {
     }
 
     @Test
+    void exp2IsAccurateAndTheScalarFormGivesTheLaneBits() {
+        Random r = new Random(12);
+        float[] x = new float[S.length() * 4096];
+        for (int i = 0; i < x.length; i++) {
+            x[i] = (float) (r.nextDouble() * 140 - 130);
+        }
+        float[] fixed = {Float.NEGATIVE_INFINITY, Float.NaN, 0f, -0f, -125f, -125.01f, -124.5f, -0.5f, 0.5f, -1e30f, 127f, 1e-7f};
+        System.arraycopy(fixed, 0, x, 0, fixed.length);
+        float[] lanes = new float[x.length];
+        for (int rep = 0; rep < 30; rep++) {
+            for (int i = 0; i < x.length; i += S.length()) {
+                Exp.exp2(FloatVector.fromArray(S, x, i)).intoArray(lanes, i);
+            }
+            for (int i = 0; i < x.length; i++) {
+                assertEquals(Float.floatToRawIntBits(Exp.exp2(x[i])), Float.floatToRawIntBits(lanes[i]), "exp2(" + x[i] + ")");
+            }
+        }
+        assertEquals(0f, lanes[0]);
+        assertTrue(Float.isNaN(lanes[1]));
+        assertEquals(1f, lanes[2]);
+        assertEquals(1f, lanes[3]);
+        assertEquals(0f, lanes[5], "below 2^-125 flushes to 0");
+        assertEquals(0f, lanes[9]);
+        for (int i = 0; i < x.length; i++) {
+            if (Float.isNaN(x[i]) || x[i] < -125f) {
+                continue;
+            }
+            double exact = StrictMath.pow(2, x[i]);
+            assertEquals(exact, lanes[i], 1.5 * Math.ulp((float) exact), "exp2(" + x[i] + ")");
+        }
+    }
+
+    @Test
     void siluMatchesItsDefinition() {
         for (float v = -20f; v <= 20f; v += 0.37f) {
             float lane = Exp.silu(FloatVector.broadcast(S, v)).lane(0);

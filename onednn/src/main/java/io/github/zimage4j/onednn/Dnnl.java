@@ -50,6 +50,9 @@ final class Dnnl {
     static final int QUERY_SCRATCHPAD_MD = 136;
     static final int ARG_SCRATCHPAD = 80;
     static final int SCRATCHPAD_MODE_USER = 1;
+    // Reorders into the layouts primitives prefer (PackedWeights).
+    static final int ARG_FROM = 1;
+    static final int ARG_TO = 17;
 
     private static volatile Dnnl instance;
     private static volatile String failure;
@@ -73,6 +76,9 @@ final class Dnnl {
     final MethodHandle attrDestroy;
     final MethodHandle pdQueryMd;
     final MethodHandle mdGetSize;
+    final MethodHandle mdClone;
+    final MethodHandle mdEqual;
+    final MethodHandle reorderPdCreate;
 
     final MemorySegment engine;
     final MemorySegment stream;
@@ -98,6 +104,10 @@ final class Dnnl {
         attrDestroy = fn(linker, lib, "dnnl_primitive_attr_destroy", JAVA_INT, ADDRESS);
         pdQueryMd = fn(linker, lib, "dnnl_primitive_desc_query_md", ADDRESS, ADDRESS, JAVA_INT, JAVA_INT);
         mdGetSize = fn(linker, lib, "dnnl_memory_desc_get_size", JAVA_LONG, ADDRESS);
+        mdClone = fn(linker, lib, "dnnl_memory_desc_clone", JAVA_INT, ADDRESS, ADDRESS);
+        mdEqual = fn(linker, lib, "dnnl_memory_desc_equal", JAVA_INT, ADDRESS, ADDRESS);
+        reorderPdCreate = fn(linker, lib, "dnnl_reorder_primitive_desc_create", JAVA_INT, ADDRESS, ADDRESS, ADDRESS,
+                ADDRESS, ADDRESS, ADDRESS);
         try (Arena a = Arena.ofConfined()) {
             MemorySegment out = a.allocate(ADDRESS);
             check((int) engineCreate.invokeExact(out, CPU, 0L), "dnnl_engine_create");
@@ -198,6 +208,17 @@ final class Dnnl {
         dims.setAtIndex(JAVA_LONG, 1, d1);
         MemorySegment out = a.allocate(ADDRESS);
         check((int) mdCreateWithTag.invokeExact(out, 2, dims, dtype, tag), "dnnl_memory_desc_create_with_tag");
+        return out.get(ADDRESS, 0);
+    }
+
+    /** A memory descriptor of any rank in a given format tag ({@link #TAG_ANY}: the primitive chooses). */
+    MemorySegment mdTag(Arena a, long[] dims, int dtype, int tag) throws Throwable {
+        MemorySegment d = a.allocate(JAVA_LONG, 12);
+        for (int i = 0; i < dims.length; i++) {
+            d.setAtIndex(JAVA_LONG, i, dims[i]);
+        }
+        MemorySegment out = a.allocate(ADDRESS);
+        check((int) mdCreateWithTag.invokeExact(out, dims.length, d, dtype, tag), "dnnl_memory_desc_create_with_tag");
         return out.get(ADDRESS, 0);
     }
 

@@ -24,6 +24,7 @@ final class MatmulPrimitive {
     private final MemorySegment args;
     private final int nargs;
     private final String impl;
+    private final MemorySegment weightsMd;
 
     /** Descriptors come from {@link Dnnl#md2} / {@link Dnnl#mdStrided}; {@code biasMd} may be NULL. */
     MatmulPrimitive(Dnnl dnnl, Arena arena, MemorySegment srcMd, MemorySegment weiMd, MemorySegment biasMd,
@@ -37,6 +38,10 @@ final class MatmulPrimitive {
                 "dnnl_matmul_primitive_desc_create");
         Dnnl.check((int) dnnl.attrDestroy.invokeExact(attr), "dnnl_primitive_attr_destroy");
         MemorySegment pd = out.get(ADDRESS, 0);
+        // The weights layout the primitive settled on (the one asked for, or its choice for "any").
+        Dnnl.check((int) dnnl.mdClone.invokeExact(out, (MemorySegment) dnnl.pdQueryMd.invokeExact(pd, Dnnl.QUERY_WEIGHTS_MD, 0)),
+                "dnnl_memory_desc_clone");
+        weightsMd = out.get(ADDRESS, 0);
         MemorySegment scratchMd = (MemorySegment) dnnl.pdQueryMd.invokeExact(pd, Dnnl.QUERY_SCRATCHPAD_MD, 0);
         scratchBytes = (long) dnnl.mdGetSize.invokeExact(scratchMd);
         scratchMem = scratchBytes > 0 ? memory(arena, scratchMd) : MemorySegment.NULL;
@@ -46,7 +51,7 @@ final class MatmulPrimitive {
         primitive = out.get(ADDRESS, 0);
         Dnnl.check((int) dnnl.pdDestroy.invokeExact(pd), "dnnl_primitive_desc_destroy");
         srcMem = memory(arena, srcMd);
-        weiMem = memory(arena, weiMd);
+        weiMem = memory(arena, weightsMd);
         dstMem = memory(arena, dstMd);
         boolean withBias = !biasMd.equals(MemorySegment.NULL);
         biasMem = withBias ? memory(arena, biasMd) : MemorySegment.NULL;
@@ -78,6 +83,11 @@ final class MatmulPrimitive {
     /** The implementation oneDNN chose, e.g. "brg_matmul:avx10_1_512_amx". */
     String implementation() {
         return impl;
+    }
+
+    /** The weights' memory descriptor: what {@link #execute}'s {@code wei} must hold. */
+    MemorySegment weightsMd() {
+        return weightsMd;
     }
 
     /** Scratch bytes this primitive needs in {@link #execute}'s {@code scratch} buffer. */

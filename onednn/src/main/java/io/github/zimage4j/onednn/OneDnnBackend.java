@@ -19,7 +19,8 @@ import java.util.Map;
 
 /**
  * Linear layers and attention on oneDNN. A BF16 weight is used in place, straight from the memory-mapped
- * file (oneDNN reads the stored [out, in] rows as its transposed [in, out] layout): activations are rounded
+ * file (oneDNN reads the stored [out, in] rows as its transposed [in, out] layout), or from its copy in
+ * oneDNN's blocked layout once reused, where memory allows ({@link PackedWeights}): activations are rounded
  * to bf16 and products accumulate in float32, on AMX tiles or AVX512-BF16 dot products, whichever the CPU
  * has. F32 weights run oneDNN's float32 matmul. Attention runs as blocked matmuls ({@link OneDnnAttention})
  * in bf16 where the caller allows it. LoRA adapters are added after the base product by the Java kernels. A ggml block-quantized weight (GGUF) is decoded, a bounded block of
@@ -48,10 +49,17 @@ final class OneDnnBackend extends HostBackend {
     private final NativeBuffer decoded = new NativeBuffer();
     private static final ThreadLocal<float[][]> ROW = ThreadLocal.withInitial(() -> new float[1][0]);
     private final OneDnnAttention attention;
+    private final PackedWeights packed;
 
     OneDnnBackend(Dnnl dnnl) {
+        this(dnnl, new PackedWeights(dnnl));
+    }
+
+    /** Tests: packing with a given mode, memory figures and notice sink. */
+    OneDnnBackend(Dnnl dnnl, PackedWeights packed) {
         this.dnnl = dnnl;
         this.attention = new OneDnnAttention(dnnl, scratch);
+        this.packed = packed;
     }
 
     @Override
@@ -86,16 +94,17 @@ final class OneDnnBackend extends HostBackend {
         int k = layer.in();
         int n = layer.out();
         Key key = new Key(rows, k, n, w.dtype(), layer.bias() != null);
-        MatmulPrimitive mm = matmuls.get(key);
+        boolean bf16 = w.dtype() == DType.BF16;
+        PackedWeights.Packed p = bf16 ? packed.get(w, k, n) : null;
+        MatmulPrimitive mm = p != null ? packed.matmul(rows, k, n, key.bias(), p) : matmuls.get(key);
         if (mm == null) {
             mm = create(key);
             matmuls.put(key, mm);
         }
-        boolean bf16 = w.dtype() == DType.BF16;
         MemorySegment s = src.ensure((long) rows * k * (bf16 ? 2 : 4));
         Bf16.copy(x, xOff, rows * k, s, bf16);
         MemorySegment d = dst.ensure((long) rows * n * 4);
-        mm.execute(s, w.data(), layer.bias() != null ? bias(layer.bias()) : MemorySegment.NULL, d, scratch);
+        mm.execute(s, p != null ? p.data() : w.data(), layer.bias() != null ? bias(layer.bias()) : MemorySegment.NULL, d, scratch);
         MemorySegment.copy(d, Bf16.F32, 0, out, outOff, rows * n);
         AdapterProducts.addTo(adapters, out, outOff);
     }
