@@ -36,16 +36,17 @@ public final class BenchResult {
     public String table() {
         StringBuilder sb = new StringBuilder();
         sb.append(String.format("backend: %s%n", backend));
-        sb.append(String.format("%-22s %-10s %12s %10s %5s  %s%n", "component", "size", "seconds", "TFLOP/s", "runs", "note"));
+        sb.append(String.format("%-34s %-10s %12s %10s %5s  %s%n", "component", "size", "seconds", "TFLOP/s", "runs", "note"));
         for (Row r : rows) {
-            sb.append(String.format("%-22s %-10s %12.3f %10s %5d  %s%n", r.component(), r.size(), r.seconds(),
+            sb.append(String.format("%-34s %-10s %12.3f %10s %5d  %s%n", r.component(), r.size(), r.seconds(),
                     Double.isNaN(r.tflops()) ? "-" : String.format("%.3f", r.tflops()), r.runs(), r.note()));
         }
-        extra.forEach((k, v) -> sb.append(String.format("%s: %s%n", k, v)));
+        extra.forEach((k, v) -> sb.append(k.endsWith("_bytes") && v instanceof Long b && b >= 0
+                ? String.format("%s: %d (%.2f GB)%n", k, b, b / 1e9) : String.format("%s: %s%n", k, v)));
         return sb.toString();
     }
 
-    /** {"backend": …, "<component>": {"<size>": {"seconds", "tflops", "runs"}}, …extra}. */
+    /** {"backend": …, "<component>": {"<size>": {"seconds", "tflops", "runs", "note"}}, …extra}. */
     public String json() {
         Map<String, Object> root = new LinkedHashMap<>();
         root.put("backend", backend);
@@ -58,6 +59,9 @@ public final class BenchResult {
                 cell.put("tflops", r.tflops());
             }
             cell.put("runs", (long) r.runs());
+            if (!r.note().isEmpty()) {
+                cell.put("note", r.note());
+            }
             comp.put(r.size(), cell);
         }
         root.putAll(extra);

@@ -15,6 +15,19 @@ public final class Memory {
         return statusKb("VmHWM:");
     }
 
+    /**
+     * Starts a new peak: VmHWM drops to the current resident size (Linux ≥ 4.0, {@code clear_refs} value 5),
+     * so that one process can report the peak of each of several runs. False where that is not possible.
+     */
+    public static boolean resetPeak() {
+        try {
+            Files.writeString(Path.of("/proc/self/clear_refs"), "5");
+            return true;
+        } catch (IOException | RuntimeException e) {
+            return false;
+        }
+    }
+
     /** Current resident set size in bytes (VmRSS). */
     public static long rssBytes() {
         return statusKb("VmRSS:");

@@ -17,17 +17,14 @@ import io.github.zimage4j.textencoder.Qwen3Config;
 import io.github.zimage4j.textencoder.Qwen3TextEncoder;
 import io.github.zimage4j.vae.AutoencoderKL;
 import io.github.zimage4j.vae.VaeConfig;
-import io.github.zimage4j.pipeline.Cancellation;
-import io.github.zimage4j.pipeline.Denoiser;
-import io.github.zimage4j.pipeline.GenerationRequest;
 import io.github.zimage4j.pipeline.ModelFiles;
-import io.github.zimage4j.pipeline.PipelineListener;
 import io.github.zimage4j.pipeline.TinyModel;
 import io.github.zimage4j.pipeline.Variant;
-import io.github.zimage4j.pipeline.ZImagePipeline;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Option;
+import picocli.CommandLine.Spec;
 
 import java.io.PrintStream;
 import java.nio.file.Files;
@@ -57,8 +54,9 @@ final class BenchCommand implements Callable<Integer> {
             description = {"Components to time: text-encoder, transformer, vae, generate, controlnet. Default: ${DEFAULT-VALUE}.",
                     "controlnet times one transformer forward (= one Turbo step) with each ControlNet layout (1.0, 2.0, 2.1, Lite; "
                             + "random full-size files) against the plain one, at the largest --sizes.",
-                    "generate runs a whole Turbo text-to-image generation at the largest --sizes through the pipeline "
-                            + "(prompt encoding, --steps denoising steps, VAE decode); run it alone to read its peak memory."})
+                    "generate runs whole text-to-image generations at the largest --sizes through the pipeline, one per "
+                            + "--variants entry, and times each stage (load, prompt encoding, every step, VAE decode, 8-bit conversion, "
+                            + "PNG, one-time weight preparation) with the total and the peak resident memory; run it alone."})
     List<String> components;
 
     @Option(names = "--prompt-tokens", defaultValue = "512",
@@ -98,8 +96,21 @@ final class BenchCommand implements Callable<Integer> {
             description = "A real VAE (diffusers vae/ folder or BFL ae.safetensors) instead of random weights.")
     Path vae;
 
-    @Option(names = "--steps", defaultValue = "8", description = "Denoising steps of the generate component. Default: ${DEFAULT-VALUE} (Turbo).")
-    int steps;
+    @Option(names = "--variants", split = ",", defaultValue = "turbo,base", paramLabel = "VARIANT",
+            description = {"generate component: the variants to run, in order. Turbo: guidance 0; base: guidance 4 with a "
+                    + "negative prompt (cond + uncond in one transformer call). Default: ${DEFAULT-VALUE}."})
+    List<String> variants;
+
+    @Option(names = "--steps", split = ",", paramLabel = "N|VARIANT=N",
+            description = {"generate component: fewer denoising steps for a short measurement, for every variant (2) or one "
+                    + "(base=2). Default: each variant's own (Turbo 8, base 50).",
+                    "A short run is labelled so, and its total extrapolated to the full step count is printed as such."})
+    List<String> steps;
+
+    @Option(names = "--model", paramLabel = "MODEL",
+            description = "generate component: a diffusers folder or Hugging Face repo id instead of the random weights "
+                    + "(--transformer, --text-encoder and --vae replace its components).")
+    String model;
 
     @Option(names = "--controlnet-main-layers", defaultValue = "30",
             description = "controlnet component: main layers of the DiT to run (fewer keep memory small; the ControlNet's added time does not depend on it). Default: ${DEFAULT-VALUE}.")
@@ -117,6 +128,9 @@ final class BenchCommand implements Callable<Integer> {
 
     @Option(names = "--json", description = "Print one JSON object instead of a table.")
     boolean json;
+
+    @Spec
+    CommandSpec spec;
 
     private final PrintStream log = System.err;
 
@@ -136,6 +150,16 @@ final class BenchCommand implements Callable<Integer> {
                         + "' (known: text-encoder, transformer, vae, generate, controlnet)");
             }
         }
+        // The generate options are checked before any component runs: a typo should not cost the other components' minutes.
+        List<Variant> vs = new ArrayList<>();
+        for (String v : variants) {
+            try {
+                vs.add(Variant.parse(v.trim()));
+            } catch (IllegalArgumentException e) {
+                throw new IllegalArgumentException("--variants: " + e.getMessage());
+            }
+        }
+        java.util.Map<Variant, Integer> stepsPerVariant = GenerateBench.steps(vs.stream().distinct().toList(), steps);
         compute.apply(log);
         Backend be = Backends.select(compute.backend);
         BenchResult result = new BenchResult(be.name());
@@ -150,7 +174,7 @@ final class BenchCommand implements Callable<Integer> {
             benchVae(be, result);
         }
         if (components.contains("generate")) {
-            benchGenerate(be, result);
+            benchGenerate(be, vs.stream().distinct().toList(), stepsPerVariant, result);
         }
         if (components.contains("controlnet")) {
             ZImageTransformerConfig cfg = ZImageTransformerConfig.published();
@@ -159,7 +183,8 @@ final class BenchCommand implements Callable<Integer> {
         }
         result.put("peak_rss_bytes", Memory.peakRssBytes());
         result.put("heap_committed_bytes", Runtime.getRuntime().totalMemory());
-        System.out.println(json ? result.json() : result.table());
+        spec.commandLine().getOut().println(json ? result.json() : result.table());
+        spec.commandLine().getOut().flush();
         return 0;
     }
 
@@ -333,53 +358,32 @@ final class BenchCommand implements Callable<Integer> {
     static final String PROMPT = "A photograph of a red fox sitting in fresh snow at the edge of a pine forest, soft morning light, "
             + "shallow depth of field, detailed fur";
 
-    /** A whole Turbo generation on a full-size random model folder whose weights are the cached random checkpoints. */
-    private void benchGenerate(Backend be, BenchResult result) throws Exception {
-        ZImageTransformerConfig dit = ZImageTransformerConfig.published();
-        Path ditWeights = transformer != null ? transformer : randomCheckpoint("transformer", dit.expectedTensors());
-        Path teWeights = randomCheckpoint("text_encoder", Qwen3Config.QWEN3_4B.expectedTensors());
-        Path vaeWeights = randomCheckpoint("vae", VaeConfig.flux().expectedTensors());
-        Path dir = cacheDir().resolve("model-" + weightDtype().safetensorsName().toLowerCase() + "-seed" + seed);
-        TinyModel.writeLayout(dir, dit, Qwen3Config.QWEN3_4B, VaeConfig.flux(), Variant.TURBO);
-        link(dir.resolve("transformer/diffusion_pytorch_model.safetensors"), ditWeights);
-        link(dir.resolve("text_encoder/model.safetensors"), teWeights);
-        link(dir.resolve("vae/diffusion_pytorch_model.safetensors"), vaeWeights);
-        int px = sizes.stream().max(Integer::compare).orElseThrow();
-        double[] stage = new double[3];
-        List<Double> stepSeconds = new ArrayList<>();
-        long t0 = System.nanoTime();
-        try (ZImagePipeline pipe = ZImagePipeline.load(ModelFiles.resolve(dir.toString(), ModelFiles.Overrides.none()),
-                new ZImagePipeline.Options(be.name(), Variant.TURBO))) {
-            long[] mark = {System.nanoTime()};
-            int[] current = {-1};
-            PipelineListener listener = new PipelineListener() {
-                @Override
-                public void stage(Stage s) {
-                    long now = System.nanoTime();
-                    if (current[0] >= 0) {
-                        stage[current[0]] = (now - mark[0]) / 1e9;
-                    }
-                    current[0] = s.ordinal();
-                    mark[0] = now;
-                }
-
-                @Override
-                public void step(Denoiser.Step s) {
-                    stepSeconds.add(s.seconds());
-                    log.printf("generate %d² step %d/%d: %.2f s (resident: %s)%n", px, s.index() + 1, s.total(), s.seconds(),
-                            Memory.residentBreakdown());
-                }
-            };
-            pipe.generate(GenerationRequest.builder().prompt(PROMPT).size(px, px).steps(steps).seed(seed).build(), listener, new Cancellation());
-            stage[current[0]] = (System.nanoTime() - mark[0]) / 1e9;
+    /**
+     * Whole generations (see {@link GenerateBench}) on {@code --model}, or on a full-size random model folder
+     * whose weights are the cached random checkpoints; --transformer, --text-encoder and --vae replace a component.
+     */
+    private void benchGenerate(Backend be, List<Variant> vs, java.util.Map<Variant, Integer> stepsPerVariant, BenchResult result)
+            throws Exception {
+        String folder = model;
+        if (folder == null) {
+            ZImageTransformerConfig dit = ZImageTransformerConfig.published();
+            Path dir = cacheDir().resolve("model-" + weightDtype().safetensorsName().toLowerCase() + "-seed" + seed);
+            TinyModel.writeLayout(dir, dit, Qwen3Config.QWEN3_4B, VaeConfig.flux(), Variant.TURBO);
+            // Only the components that are not given are written (the random text encoder alone is 8 GB).
+            if (transformer == null) {
+                link(dir.resolve("transformer/diffusion_pytorch_model.safetensors"), randomCheckpoint("transformer", dit.expectedTensors()));
+            }
+            if (textEncoder == null) {
+                link(dir.resolve("text_encoder/model.safetensors"), randomCheckpoint("text_encoder", Qwen3Config.QWEN3_4B.expectedTensors()));
+            }
+            if (vae == null) {
+                link(dir.resolve("vae/diffusion_pytorch_model.safetensors"), randomCheckpoint("vae", VaeConfig.flux().expectedTensors()));
+            }
+            folder = dir.toString();
         }
-        double total = (System.nanoTime() - t0) / 1e9;
-        String size = px + "x" + px;
-        double[] st = stepSeconds.stream().mapToDouble(Double::doubleValue).toArray();
-        result.add(new BenchResult.Row("generate-prompt", size, stage[0], 0, 1, "tokenize + text encoder (incl. reading its weights)"));
-        result.add(new BenchResult.Row("generate-step", size, median(st), 0, st.length, "median denoising step (first includes reading weights)"));
-        result.add(new BenchResult.Row("generate-decode", size, stage[2], VaeConfig.flux().decoderFlops(px / 8, px / 8), 1, "VAE decode + 8-bit conversion"));
-        result.add(new BenchResult.Row("generate-total", size, total, 0, 1, steps + " steps, load included"));
+        ModelFiles files = ModelFiles.resolve(folder, new ModelFiles.Overrides(transformer, textEncoder, vae, null));
+        GenerateBench.run(files, be.name(), vs, stepsPerVariant, sizes.stream().max(Integer::compare).orElseThrow(), seed, PROMPT,
+                log, result);
     }
 
     private static void link(Path at, Path target) throws java.io.IOException {

@@ -230,6 +230,14 @@ public final class ZImagePipeline implements AutoCloseable {
         return schedulerConfig;
     }
 
+    public ZImageTransformerConfig transformerConfig() {
+        return transformerConfig;
+    }
+
+    public io.github.zimage4j.vae.VaeConfig vaeConfig() {
+        return vae.config();
+    }
+
     public List<GeneratedImage> generate(GenerationRequest request) throws IOException {
         return generate(request, PipelineListener.NONE, Cancellation.none());
     }
@@ -613,7 +621,11 @@ public final class ZImagePipeline implements AutoCloseable {
                 + " products (" + backend.name() + ")";
     }
 
-    private String modelHash() {
+    /**
+     * The A1111-style hash written into images (null where the file could not be read). Hashing starts in
+     * the background at load (seconds for 12 GB, cached per file afterwards); this waits for it.
+     */
+    public String modelHash() {
         return modelHash.join();
     }
 
