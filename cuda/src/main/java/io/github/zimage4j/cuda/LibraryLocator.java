@@ -79,9 +79,18 @@ public final class LibraryLocator {
             envToolkit("CUDA_HOME", patterns, "lib64", "lib", "targets/x86_64-linux/lib");
             envToolkit("CUDA_PATH", patterns, "lib64", "lib", "targets/x86_64-linux/lib");
             ldLibraryPath(patterns);
+            // Each toolkit's folders together, newest toolkit first; a glob that matches nothing is still listed.
             for (String toolkit : List.of("/usr/local/cuda", "/usr/local/cuda-*")) {
+                List<Path> found = expand(system(toolkit));
                 for (String sub : List.of("lib64", "lib", "targets/x86_64-linux/lib")) {
-                    patterns.add(system(toolkit + "/" + sub));
+                    if (found.isEmpty()) {
+                        patterns.add(system(toolkit + "/" + sub));
+                    }
+                }
+                for (Path tk : found) {
+                    for (String sub : List.of("lib64", "lib", "targets/x86_64-linux/lib")) {
+                        patterns.add(tk.resolve(sub).toString());
+                    }
                 }
             }
             for (String site : sitePackages()) {
@@ -103,6 +112,15 @@ public final class LibraryLocator {
         return places;
     }
 
+    /** The file behind symlinks (/usr/local/cuda → cuda-13.0), so one library is tried once. */
+    private static Path identity(Path file) {
+        try {
+            return file.toRealPath();
+        } catch (IOException e) {
+            return file.toAbsolutePath().normalize();
+        }
+    }
+
     /** Files to try for {@code lib}, best first, then (for the driver: first) the sonames for the system loader. */
     public List<Candidate> candidates(CudaLibrary lib) {
         List<Candidate> found = new ArrayList<>();
@@ -113,7 +131,7 @@ public final class LibraryLocator {
         for (Place place : places(lib)) {
             for (Path folder : place.folders()) {
                 for (Path file : filesIn(folder, lib)) {
-                    if (seen.add(file.toAbsolutePath().normalize())) {
+                    if (seen.add(identity(file))) {
                         found.add(new Candidate(file.toString(), false, place.pattern()));
                     }
                 }
