@@ -26,7 +26,8 @@ final class GpuTestSupport {
             }
             why = "the CUDA driver at " + d.loadedFrom() + " sees no device";
         } catch (CudaLibraryNotFoundException e) {
-            why = "no CUDA driver on this machine: " + e.getMessage().lines().findFirst().orElse("");
+            why = "no CUDA driver on this machine: " + (required ? e.getMessage()
+                    : e.getMessage().lines().findFirst().orElse(""));
         } catch (CudaCallException e) {
             if (e.code() != CudaDriver.CUDA_ERROR_NO_DEVICE) {
                 throw e;
