@@ -54,6 +54,11 @@ public final class CudaDevice implements AutoCloseable {
         return new CudaDevice(CudaDriver.get(), ordinal);
     }
 
+    /** GPU {@code ordinal} of a given driver (tests). */
+    static CudaDevice open(CudaDriver driver, int ordinal) {
+        return new CudaDevice(driver, ordinal);
+    }
+
     /** Makes this device's context current on the calling thread (once per thread). */
     public void bind() {
         if (closed) {
@@ -103,6 +108,10 @@ public final class CudaDevice implements AutoCloseable {
     }
 
     // ---------------------------------------------------------------- memory
+    //
+    // Uploads are queued on this device's stream: it is non-blocking, so it would not wait for a synchronous
+    // copy (issued on the legacy stream) and a kernel could read memory still in flight. From pageable host
+    // memory the driver stages the data before returning, so the host buffer may be freed at once.
 
     /** Device memory of {@code bytes}; {@code what} names it in errors. */
     public DeviceBuffer allocate(long bytes, String what) {
@@ -113,7 +122,7 @@ public final class CudaDevice implements AutoCloseable {
     public DeviceBuffer upload(float[] data, String what) {
         DeviceBuffer b = allocate(4L * data.length, what);
         try (Arena a = Arena.ofConfined()) {
-            driver.copyToDevice(b.address(), a.allocateFrom(ValueLayout.JAVA_FLOAT, data), 4L * data.length);
+            driver.copyToDeviceAsync(b.address(), a.allocateFrom(ValueLayout.JAVA_FLOAT, data), 4L * data.length, stream);
         }
         return b;
     }
@@ -121,7 +130,7 @@ public final class CudaDevice implements AutoCloseable {
     public DeviceBuffer upload(short[] data, String what) {
         DeviceBuffer b = allocate(2L * data.length, what);
         try (Arena a = Arena.ofConfined()) {
-            driver.copyToDevice(b.address(), a.allocateFrom(ValueLayout.JAVA_SHORT, data), 2L * data.length);
+            driver.copyToDeviceAsync(b.address(), a.allocateFrom(ValueLayout.JAVA_SHORT, data), 2L * data.length, stream);
         }
         return b;
     }
@@ -129,15 +138,24 @@ public final class CudaDevice implements AutoCloseable {
     public DeviceBuffer upload(byte[] data, String what) {
         DeviceBuffer b = allocate(data.length, what);
         try (Arena a = Arena.ofConfined()) {
-            driver.copyToDevice(b.address(), a.allocateFrom(ValueLayout.JAVA_BYTE, data), data.length);
+            driver.copyToDeviceAsync(b.address(), a.allocateFrom(ValueLayout.JAVA_BYTE, data), data.length, stream);
         }
         return b;
     }
 
-    /** Copies a host segment (e.g. a memory-mapped weight, stored dtype) to new device memory. */
+    /** Copies a host segment (e.g. a memory-mapped weight, stored dtype) to new device memory, queued on the stream. */
     public DeviceBuffer upload(MemorySegment host, String what) {
         DeviceBuffer b = allocate(host.byteSize(), what);
-        driver.copyToDevice(b.address(), host, host.byteSize());
+        if (host.isNative()) {
+            driver.copyToDeviceAsync(b.address(), host, host.byteSize(), stream);
+        } else {
+            // A heap segment (a weight built in memory) cannot be handed to native code: copy it off-heap first.
+            try (Arena a = Arena.ofConfined()) {
+                MemorySegment off = a.allocate(host.byteSize(), 16);
+                off.copyFrom(host);
+                driver.copyToDeviceAsync(b.address(), off, host.byteSize(), stream);
+            }
+        }
         return b;
     }
 

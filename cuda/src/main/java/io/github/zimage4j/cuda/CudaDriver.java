@@ -148,12 +148,17 @@ public final class CudaDriver {
             synchronized (CudaDriver.class) {
                 d = instance;
                 if (d == null) {
-                    CudaDriver loaded = new CudaDriver(LibraryLocator.system().load(CudaLibrary.DRIVER));
-                    loaded.check(loaded.call(() -> (int) loaded.init.invokeExact(0)), "cuInit", "initializing the CUDA driver");
-                    instance = d = loaded;
+                    instance = d = load(LibraryLocator.system());
                 }
             }
         }
+        return d;
+    }
+
+    /** A driver found by {@code locator}, initialized; not the process-wide one (tests). */
+    static CudaDriver load(LibraryLocator locator) {
+        CudaDriver d = new CudaDriver(locator.load(CudaLibrary.DRIVER));
+        d.check(d.call(() -> (int) d.init.invokeExact(0)), "cuInit", "initializing the CUDA driver");
         return d;
     }
 
