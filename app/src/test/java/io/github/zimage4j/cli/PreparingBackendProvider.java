@@ -2,6 +2,7 @@ package io.github.zimage4j.cli;
 
 import io.github.zimage4j.kernels.AttentionSpec;
 import io.github.zimage4j.kernels.Backend;
+import io.github.zimage4j.kernels.HostBackend;
 import io.github.zimage4j.kernels.BackendProvider;
 import io.github.zimage4j.kernels.FlashAttention;
 import io.github.zimage4j.kernels.JavaBackend;
@@ -36,7 +37,7 @@ public final class PreparingBackendProvider implements BackendProvider {
 
     @Override
     public Backend create() {
-        return new Backend() {
+        return new HostBackend() {
             private boolean reported;
 
             @Override
