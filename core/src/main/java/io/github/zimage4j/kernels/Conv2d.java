@@ -101,27 +101,13 @@ public final class Conv2d {
      */
     public static void conv2d(float[] x, int xOff, int height, int width, StoredTensor weight, float[] bias,
                               Geometry g, float[] out, int outOff, boolean accumulate) {
-        if (weight.rank() != 4) {
-            throw new IllegalArgumentException(weight.where() + ": a convolution weight must be [Cout, Cin, kh, kw], found "
-                    + Arrays.toString(weight.shape()));
-        }
+        checkArguments(x, xOff, height, width, weight, bias, g, out, outOff);
         int cout = Math.toIntExact(weight.dim(0));
         int cin = Math.toIntExact(weight.dim(1));
         int kh = Math.toIntExact(weight.dim(2));
         int kw = Math.toIntExact(weight.dim(3));
-        if (bias != null && bias.length != cout) {
-            throw new IllegalArgumentException(weight.where() + ": bias has " + bias.length + " entries, expected " + cout);
-        }
         int oh = g.outHeight(height, kh);
         int ow = g.outWidth(width, kw);
-        if (oh < 1 || ow < 1) {
-            throw new IllegalArgumentException(weight.where() + ": a " + kh + "×" + kw + " kernel does not fit a "
-                    + height + "×" + width + " input with " + g);
-        }
-        if (xOff + (long) height * width * cin > x.length || outOff + (long) oh * ow * cout > out.length) {
-            throw new IllegalArgumentException(weight.where() + ": buffers too small for a " + height + "×" + width + "×"
-                    + cin + " input and a " + oh + "×" + ow + "×" + cout + " output");
-        }
         int taps = kh * kw;
         int cb = Math.max(1, KC_TARGET / taps);
         if (cb >= VL) {
@@ -144,6 +130,35 @@ public final class Conv2d {
             int m0 = (t / colBlocks) * pixelsPerTask;
             task(p, jc, Math.min(NC, cout - jc), m0, Math.min(m, m0 + pixelsPerTask));
         });
+    }
+
+    /**
+     * The checks of {@link #conv2d} on its arguments, for other implementations of the same contract: a
+     * [Cout, Cin, kh, kw] weight, a bias of Cout floats, a kernel that fits, buffers large enough.
+     */
+    public static void checkArguments(float[] x, int xOff, int height, int width, StoredTensor weight, float[] bias,
+                                      Geometry g, float[] out, int outOff) {
+        if (weight.rank() != 4) {
+            throw new IllegalArgumentException(weight.where() + ": a convolution weight must be [Cout, Cin, kh, kw], found "
+                    + Arrays.toString(weight.shape()));
+        }
+        int cout = Math.toIntExact(weight.dim(0));
+        int cin = Math.toIntExact(weight.dim(1));
+        int kh = Math.toIntExact(weight.dim(2));
+        int kw = Math.toIntExact(weight.dim(3));
+        if (bias != null && bias.length != cout) {
+            throw new IllegalArgumentException(weight.where() + ": bias has " + bias.length + " entries, expected " + cout);
+        }
+        int oh = g.outHeight(height, kh);
+        int ow = g.outWidth(width, kw);
+        if (oh < 1 || ow < 1) {
+            throw new IllegalArgumentException(weight.where() + ": a " + kh + "×" + kw + " kernel does not fit a "
+                    + height + "×" + width + " input with " + g);
+        }
+        if (xOff + (long) height * width * cin > x.length || outOff + (long) oh * ow * cout > out.length) {
+            throw new IllegalArgumentException(weight.where() + ": buffers too small for a " + height + "×" + width + "×"
+                    + cin + " input and a " + oh + "×" + ow + "×" + cout + " output");
+        }
     }
 
     /** Everything one call needs, shared by its tasks. */

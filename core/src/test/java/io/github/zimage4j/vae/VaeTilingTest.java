@@ -1,9 +1,9 @@
 package io.github.zimage4j.vae;
 
-import io.github.zimage4j.kernels.JavaBackend;
 import io.github.zimage4j.tensor.Tensor;
 import io.github.zimage4j.testing.Compare;
 import io.github.zimage4j.testing.Golden;
+import io.github.zimage4j.testing.TestBackend;
 import org.junit.jupiter.api.Test;
 
 import java.io.IOException;
@@ -21,7 +21,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 /**
  * Tiled decoding. The tile geometry and blending are exact for a decoder without global statistics
  * (a pointwise one); the real decoder's tiled result stays within a documented distance of the untiled
- * one (self-consistency: both are our own decodes).
+ * one (self-consistency: both are our own decodes). Backend modules rerun it on their backend.
  */
 class VaeTilingTest {
 
@@ -81,7 +81,7 @@ class VaeTilingTest {
     static AutoencoderKL tinyVae() throws IOException {
         Path dir = Golden.fixture("vae/case-flux-tiny-4level");
         return AutoencoderKL.load(dir.resolve("model.safetensors"), VaeConfig.read(dir.resolve("config.json")),
-                JavaBackend.INSTANCE);
+                TestBackend.get());
     }
 
     @Test

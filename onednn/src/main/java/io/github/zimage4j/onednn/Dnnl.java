@@ -20,9 +20,9 @@ import static java.lang.foreign.ValueLayout.JAVA_INT;
 import static java.lang.foreign.ValueLayout.JAVA_LONG;
 
 /**
- * The oneDNN C API through FFM: the few calls a matmul needs. The native libraries come from the
- * {@code org.bytedeco:dnnl:linux-x86_64} jar on the class path; they are extracted once to a cache
- * folder and loaded with {@code dlopen} (libdnnl finds its bundled libgomp through RUNPATH $ORIGIN).
+ * The oneDNN C API through FFM: the few calls matmuls, convolutions and reorders need. The native
+ * libraries come from the {@code org.bytedeco:dnnl:linux-x86_64} jar on the class path; they are extracted
+ * once to a cache folder and loaded with {@code dlopen} (libdnnl finds its bundled libgomp through RUNPATH $ORIGIN).
  *
  * <p>OpenMP is told, before it loads, to run as many threads as the Java pool and to sleep rather than
  * spin between calls, so native and Java threads never compete for the cores.
@@ -50,7 +50,12 @@ final class Dnnl {
     static final int QUERY_SCRATCHPAD_MD = 136;
     static final int ARG_SCRATCHPAD = 80;
     static final int SCRATCHPAD_MODE_USER = 1;
-    // Reorders into the layouts primitives prefer (PackedWeights).
+    // Reorders into the layouts primitives prefer (PackedWeights), convolutions (OneDnnConvolution).
+    static final int TAG_A = 2;
+    static final int TAG_ABCD = 5;  // oihw weights
+    static final int TAG_ACDB = 22; // nhwc activations
+    static final int FORWARD_INFERENCE = 96;
+    static final int CONVOLUTION_DIRECT = 1;
     static final int ARG_FROM = 1;
     static final int ARG_TO = 17;
 
@@ -78,7 +83,10 @@ final class Dnnl {
     final MethodHandle mdGetSize;
     final MethodHandle mdClone;
     final MethodHandle mdEqual;
+    final MethodHandle convPdCreate;
     final MethodHandle reorderPdCreate;
+    final MethodHandle primitiveDestroy;
+    final MethodHandle memoryDestroy;
 
     final MemorySegment engine;
     final MemorySegment stream;
@@ -106,8 +114,12 @@ final class Dnnl {
         mdGetSize = fn(linker, lib, "dnnl_memory_desc_get_size", JAVA_LONG, ADDRESS);
         mdClone = fn(linker, lib, "dnnl_memory_desc_clone", JAVA_INT, ADDRESS, ADDRESS);
         mdEqual = fn(linker, lib, "dnnl_memory_desc_equal", JAVA_INT, ADDRESS, ADDRESS);
+        convPdCreate = fn(linker, lib, "dnnl_convolution_forward_primitive_desc_create", JAVA_INT, ADDRESS, ADDRESS,
+                JAVA_INT, JAVA_INT, ADDRESS, ADDRESS, ADDRESS, ADDRESS, ADDRESS, ADDRESS, ADDRESS, ADDRESS, ADDRESS);
         reorderPdCreate = fn(linker, lib, "dnnl_reorder_primitive_desc_create", JAVA_INT, ADDRESS, ADDRESS, ADDRESS,
                 ADDRESS, ADDRESS, ADDRESS);
+        primitiveDestroy = fn(linker, lib, "dnnl_primitive_destroy", JAVA_INT, ADDRESS);
+        memoryDestroy = fn(linker, lib, "dnnl_memory_destroy", JAVA_INT, ADDRESS);
         try (Arena a = Arena.ofConfined()) {
             MemorySegment out = a.allocate(ADDRESS);
             check((int) engineCreate.invokeExact(out, CPU, 0L), "dnnl_engine_create");
@@ -219,6 +231,27 @@ final class Dnnl {
         }
         MemorySegment out = a.allocate(ADDRESS);
         check((int) mdCreateWithTag.invokeExact(out, dims.length, d, dtype, tag), "dnnl_memory_desc_create_with_tag");
+        return out.get(ADDRESS, 0);
+    }
+
+    /** A 4-D memory descriptor, dims in oneDNN's logical order (N, C, H, W or O, I, H, W). */
+    MemorySegment md4(Arena a, long d0, long d1, long d2, long d3, int dtype, int tag) throws Throwable {
+        MemorySegment dims = a.allocate(JAVA_LONG, 12);
+        dims.setAtIndex(JAVA_LONG, 0, d0);
+        dims.setAtIndex(JAVA_LONG, 1, d1);
+        dims.setAtIndex(JAVA_LONG, 2, d2);
+        dims.setAtIndex(JAVA_LONG, 3, d3);
+        MemorySegment out = a.allocate(ADDRESS);
+        check((int) mdCreateWithTag.invokeExact(out, 4, dims, dtype, tag), "dnnl_memory_desc_create_with_tag");
+        return out.get(ADDRESS, 0);
+    }
+
+    /** A 1-D memory descriptor. */
+    MemorySegment md1(Arena a, long d0, int dtype) throws Throwable {
+        MemorySegment dims = a.allocate(JAVA_LONG, 12);
+        dims.setAtIndex(JAVA_LONG, 0, d0);
+        MemorySegment out = a.allocate(ADDRESS);
+        check((int) mdCreateWithTag.invokeExact(out, 1, dims, dtype, TAG_A), "dnnl_memory_desc_create_with_tag");
         return out.get(ADDRESS, 0);
     }
 

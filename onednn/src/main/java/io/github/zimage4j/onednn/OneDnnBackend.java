@@ -4,6 +4,7 @@ import io.github.zimage4j.io.DType;
 import io.github.zimage4j.kernels.AdapterProducts;
 import io.github.zimage4j.kernels.AttentionSpec;
 import io.github.zimage4j.kernels.HostBackend;
+import io.github.zimage4j.kernels.Conv2d;
 import io.github.zimage4j.kernels.FlashAttention;
 import io.github.zimage4j.kernels.JavaBackend;
 import io.github.zimage4j.kernels.Parallel;
@@ -23,7 +24,8 @@ import java.util.Map;
  * oneDNN's blocked layout once reused, where memory allows ({@link PackedWeights}): activations are rounded
  * to bf16 and products accumulate in float32, on AMX tiles or AVX512-BF16 dot products, whichever the CPU
  * has. F32 weights run oneDNN's float32 matmul. Attention runs as blocked matmuls ({@link OneDnnAttention})
- * in bf16 where the caller allows it. LoRA adapters are added after the base product by the Java kernels. A ggml block-quantized weight (GGUF) is decoded, a bounded block of
+ * in bf16 where the caller allows it, convolutions on oneDNN's convolution ({@link OneDnnConvolution}).
+ * LoRA adapters are added after the base product by the Java kernels. A ggml block-quantized weight (GGUF) is decoded, a bounded block of
  * output rows at a time, into a bf16 scratch ({@link #DECODE_SCRATCH_BYTES}) that each bf16 matmul reads:
  * the model stays quantized in memory. Other dtypes, heap-backed weights, tiny products and the
  * element-wise stages use the Java kernels.
@@ -50,6 +52,7 @@ final class OneDnnBackend extends HostBackend {
     private static final ThreadLocal<float[][]> ROW = ThreadLocal.withInitial(() -> new float[1][0]);
     private final OneDnnAttention attention;
     private final PackedWeights packed;
+    private final OneDnnConvolution convolution;
 
     OneDnnBackend(Dnnl dnnl) {
         this(dnnl, new PackedWeights(dnnl));
@@ -60,6 +63,7 @@ final class OneDnnBackend extends HostBackend {
         this.dnnl = dnnl;
         this.attention = new OneDnnAttention(dnnl, scratch);
         this.packed = packed;
+        this.convolution = new OneDnnConvolution(dnnl, scratch);
     }
 
     @Override
@@ -185,6 +189,16 @@ final class OneDnnBackend extends HostBackend {
             attention.run(q, k, v, out, spec);
         } else {
             fallback.attention(q, k, v, out, spec);
+        }
+    }
+
+    @Override
+    public synchronized void conv2d(float[] x, int xOff, int height, int width, StoredTensor weight, float[] bias,
+                                    Conv2d.Geometry geometry, float[] out, int outOff, boolean accumulate) {
+        if (OneDnnConvolution.suits(weight, geometry)) {
+            convolution.run(x, xOff, height, width, weight, bias, geometry, out, outOff, accumulate);
+        } else {
+            fallback.conv2d(x, xOff, height, width, weight, bias, geometry, out, outOff, accumulate);
         }
     }
 
