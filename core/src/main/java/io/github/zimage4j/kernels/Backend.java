@@ -28,6 +28,15 @@ public interface Backend {
     /** {@code out[rows, layer.out] = x[rows, layer.in] · Wᵀ + b}; rows start at the given offsets. */
     void linear(float[] x, int xOff, int rows, Linear layer, float[] out, int outOff);
 
+    /**
+     * Lets the backend convert a model's weights once, before the first product, into the form its fastest
+     * units multiply (oneDNN: 8-bit weights to per-row int8). Called by a model for its own linear layers, so
+     * only that model's weights change precision; the stored weights stay untouched. Default: nothing.
+     */
+    default WeightConversion prepareWeights(java.util.List<Linear> layers) {
+        return WeightConversion.NONE;
+    }
+
     /** Scaled dot-product attention (no S×S matrix is ever materialized); rows addressed by the operands. */
     void attention(FlashAttention.Operand q, FlashAttention.Operand k, FlashAttention.Operand v,
                    FlashAttention.Operand out, AttentionSpec spec);
