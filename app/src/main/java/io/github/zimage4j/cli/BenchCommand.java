@@ -233,6 +233,14 @@ final class BenchCommand implements Callable<Integer> {
             ZImageTransformer model = new ZImageTransformer(st, cfg, be);
             result.add(new BenchResult.Row("transformer-load", "-", (System.nanoTime() - t0) / 1e9, 0, 1,
                     "open + bind (pages are read on first use)"));
+            // As the pipeline does at load: the backend's one-time conversion (8-bit weights to int8 on oneDNN).
+            io.github.zimage4j.kernels.WeightConversion conversion = model.prepareWeights();
+            if (conversion.converted()) {
+                st.releaseResidentPages();
+                log.printf("transformer 8-bit conversion: %s%n", conversion);
+                result.add(new BenchResult.Row("transformer-8bit-conversion", "-", conversion.nanos() / 1e9, 0, 1,
+                        conversion.toString()));
+            }
             Random rnd = new Random(seed);
             Tensor cap = randomTensor(rnd, captionTokens, cfg.capFeatDim());
             List<Integer> sorted = new ArrayList<>(sizes);

@@ -38,7 +38,10 @@ final class QuantizeCommand implements Callable<Integer> {
     Path output;
 
     @Option(names = "--type", required = true, paramLabel = "TYPE",
-            description = "q8_0, q4_0, q4_1, q5_0, q5_1, q4_k, q5_k, q6_k, bf16 or f16.")
+            description = {"q8_0, int8, q4_0, q4_1, q5_0, q5_1, q4_k, q5_k, q6_k, bf16 or f16.",
+                    "int8: Q8_0 blocks that share their row's scale (int8 per output channel): any Q8_0 reader loads it,"
+                            + " and the oneDNN backend multiplies it on the int8 units without re-quantizing the weights,"
+                            + " which a plain q8_0 file needs (slightly less accurate)."})
     String type;
 
     @Option(names = "--force", description = "Replace OUT if it exists.")
@@ -49,9 +52,10 @@ final class QuantizeCommand implements Callable<Integer> {
 
     @Override
     public Integer call() throws Exception {
-        DType target = TYPES.stream().filter(t -> t.name().equalsIgnoreCase(type)).findFirst()
-                .orElseThrow(() -> new IllegalArgumentException("--type: '" + type + "' is not one of q8_0, q4_0, q4_1, q5_0,"
-                        + " q5_1, q4_k, q5_k, q6_k, bf16, f16"));
+        boolean int8 = type.equalsIgnoreCase("int8");
+        DType target = int8 ? DType.Q8_0 : TYPES.stream().filter(t -> t.name().equalsIgnoreCase(type)).findFirst()
+                .orElseThrow(() -> new IllegalArgumentException("--type: '" + type + "' is not one of q8_0, int8, q4_0, q4_1,"
+                        + " q5_0, q5_1, q4_k, q5_k, q6_k, bf16, f16"));
         if (!Files.exists(input)) {
             throw new IllegalArgumentException("IN: " + input + " does not exist");
         }
@@ -74,7 +78,7 @@ final class QuantizeCommand implements Callable<Integer> {
                 }
                 counts.merge(p.type(), 1, Integer::sum);
             }
-            var writer = TransformerQuantizer.writer(plan, target);
+            var writer = TransformerQuantizer.writer(plan, target, int8);
             err.printf("quantizing %d tensors (%s), %.2f GB → %.2f GB …%n", plan.size(), counts, in / 1e9, writer.fileSize() / 1e9);
             err.flush();
             long t0 = System.nanoTime();

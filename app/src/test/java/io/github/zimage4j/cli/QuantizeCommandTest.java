@@ -33,6 +33,19 @@ class QuantizeCommandTest {
         return new Result(cl.execute(args), err.toString());
     }
 
+    /** {@code --type int8}: a Q8_0 file whose rows share one scale, marked in its metadata. */
+    @Test
+    void int8WritesRowScaledQ8_0() throws IOException {
+        Path in = Golden.fixture("pipeline/case-components/transformer");
+        Path out = tmp.resolve("t-int8.gguf");
+        Result r = run("quantize", in.toString(), out.toString(), "--type", "int8");
+        assertEquals(0, r.code(), r.err());
+        try (Gguf g = Gguf.open(out)) {
+            assertEquals(DType.Q8_0, g.get("layers.0.attention.qkv.weight").dtype());
+            assertEquals("per row", g.metadataString("zimage4j.q8_0_scales"));
+        }
+    }
+
     @Test
     void writesAGgufThatOurReaderOpens() throws IOException {
         Path in = Golden.fixture("pipeline/case-components/transformer");

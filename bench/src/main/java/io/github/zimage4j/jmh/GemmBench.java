@@ -25,7 +25,8 @@ import java.util.concurrent.TimeUnit;
 /**
  * {@link Backend#linear}, {@code out[m, n] = x[m, k] · Wᵀ}, on the diffusion transformer's layer shapes
  * (model width 3840, feed-forward width 10240) with the weight in native memory as BF16 or F32, or
- * GGUF-quantized as Q8_0 or Q4_K (decoded inside the product).
+ * GGUF-quantized as Q8_0 or Q4_K (decoded inside the product; on oneDNN, Q8_0 converted to int8 rows first
+ * unless {@code -p prepared=false}).
  *
  * <p>One operation is one product: {@code 2·m·k·n} FLOP (a multiply-add counts 2), so
  * {@code GFLOP/s = 2·m·k·n / (ms per op · 10⁶)}. The row counts span the regimes the model runs: 14 (a
@@ -50,10 +51,13 @@ public class GemmBench {
         int rows;
         private Arena arena;
 
-        void prepare(String backendName, DType dtype, int m, int k, int n) {
+        void prepare(String backendName, DType dtype, int m, int k, int n, boolean prepareWeights) {
             be = Backends.select(backendName);
             arena = Arena.ofShared();
             layer = new Linear(RandomData.weight(arena, "w", dtype, (float) (1 / Math.sqrt(k)), 1, n, k), null);
+            if (prepareWeights) {
+                be.prepareWeights(java.util.List.of(layer));
+            }
             x = be.upload(RandomData.activations(m * k, 2));
             out = be.allocate(m * n);
             rows = m;
@@ -81,6 +85,13 @@ public class GemmBench {
         @Param({"java", "onednn"})
         public String backend;
 
+        /**
+         * Whether the backend converts the weight first, as a model does at load ({@code Backend#prepareWeights}:
+         * oneDNN multiplies Q8_0 on the int8 units then); false measures the stored form's own path.
+         */
+        @Param({"true"})
+        public boolean prepared;
+
         @Setup(Level.Trial)
         public void setUp() {
             int[] kn = switch (shape) {
@@ -89,7 +100,7 @@ public class GemmBench {
                 case "ffn_down" -> new int[]{10240, 3840};
                 default -> throw new IllegalArgumentException("unknown shape '" + shape + "'; use qkv, ffn_up or ffn_down");
             };
-            prepare(backend, dtype, m, kn[0], kn[1]);
+            prepare(backend, dtype, m, kn[0], kn[1], prepared);
         }
     }
 
@@ -104,7 +115,7 @@ public class GemmBench {
 
         @Setup(Level.Trial)
         public void setUp() {
-            prepare(backend, dtype, 4096, 3840, 3840);
+            prepare(backend, dtype, 4096, 3840, 3840, true);
         }
     }
 

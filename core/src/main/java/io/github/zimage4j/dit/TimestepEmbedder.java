@@ -27,6 +27,10 @@ final class TimestepEmbedder {
         tScale = cfg.tScale();
     }
 
+    java.util.List<Linear> linears() {
+        return java.util.List.of(mlp0, mlp2);
+    }
+
     /** @param t per sample, in the model convention t = 1 − σ; returns [B, adalnDim]. */
     Activation forward(Backend be, float[] t) {
         int b = t.length;

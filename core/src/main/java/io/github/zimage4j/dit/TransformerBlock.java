@@ -8,6 +8,7 @@ import io.github.zimage4j.kernels.Backend;
 import io.github.zimage4j.kernels.Rows;
 import io.github.zimage4j.tensor.Linear;
 
+import java.util.ArrayList;
 import java.util.List;
 
 /**
@@ -74,6 +75,15 @@ public final class TransformerBlock {
         ffnNorm1 = w.get(p + ".ffn_norm1.weight", dim).toFloats();
         ffnNorm2 = w.get(p + ".ffn_norm2.weight", dim).toFloats();
         adaLNModulation = modulated ? Linear.load(w, p + ".adaLN_modulation.0", 4 * dim, cfg.adalnDim(), true) : null;
+    }
+
+    /** The block's linear layers (for {@link Backend#prepareWeights}). */
+    List<Linear> linears() {
+        List<Linear> out = new ArrayList<>(List.of(toQ, toK, toV, toOut, w1, w2, w3));
+        if (adaLNModulation != null) {
+            out.add(adaLNModulation);
+        }
+        return out;
     }
 
     /** A run of rows that belongs to one sample. */

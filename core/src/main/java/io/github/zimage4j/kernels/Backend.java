@@ -64,6 +64,15 @@ public interface Backend {
     /** {@code out[rows, layer.out] = x[rows, layer.in] · Wᵀ + b}; rows start at the given offsets. */
     void linear(Activation x, int xOff, int rows, Linear layer, Activation out, int outOff);
 
+    /**
+     * Lets the backend convert a model's weights once, before the first product, into the form its fastest
+     * units multiply (oneDNN: 8-bit weights to per-row int8). Called by a model for its own linear layers, so
+     * only that model's weights change precision; the stored weights stay untouched. Default: nothing.
+     */
+    default WeightConversion prepareWeights(java.util.List<Linear> layers) {
+        return WeightConversion.NONE;
+    }
+
     /** Scaled dot-product attention (no S×S matrix is ever materialized). */
     void attention(Rows q, Rows k, Rows v, Rows out, AttentionSpec spec);
 

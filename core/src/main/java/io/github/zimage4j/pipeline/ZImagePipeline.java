@@ -112,6 +112,8 @@ public final class ZImagePipeline implements AutoCloseable {
     /** Rebound (cheaply: the weights stay mapped) whenever the requested LoRAs change. */
     private ZImageTransformer transformer;
     private List<LoraSpec> boundLoras = List.of();
+    /** The backend's one-time conversion of the transformer's weights at load (e.g. 8-bit weights to int8). */
+    private io.github.zimage4j.kernels.WeightConversion weightConversion = io.github.zimage4j.kernels.WeightConversion.NONE;
     private LoraTensorSource.Report loraReport = new LoraTensorSource.Report(List.of(), 0, 0, List.of());
     /** LoRA files read so far, by path: a file is read once (again only when it changes on disk). */
     private final Map<Path, ReadLora> loraFiles = new HashMap<>();
@@ -205,9 +207,11 @@ public final class ZImagePipeline implements AutoCloseable {
                     throw e;
                 }
             }
-            return new ZImagePipeline(files, backend, variant, sched, tokenizer, teConfig, dit, ditConfig, options, transformer,
-                    vae, control,
+            ZImagePipeline pipe = new ZImagePipeline(files, backend, variant, sched, tokenizer, teConfig, dit, ditConfig, options,
+                    transformer, vae, control,
                     options.refinerRouting() != null ? options.refinerRouting() : RefinerRouting.DIFFUSERS);
+            pipe.prepareTransformer();
+            return pipe;
         } catch (IOException | RuntimeException e) {
             dit.close();
             throw e;
@@ -603,9 +607,27 @@ public final class ZImagePipeline implements AutoCloseable {
         LoraTensorSource bound = LoraTensorSource.bind(transformerWeights, applied, options.loraMode(),
                 options.loraIgnoreUnplaced());
         transformer = new ZImageTransformer(bound, transformerConfig, backend);
+        prepareTransformer();
         boundLoras = List.copyOf(loras);
         loraReport = bound.report();
         return loraReport;
+    }
+
+    /**
+     * The backend's one-time weight conversion (8-bit weights to int8 on oneDNN; nothing elsewhere). The
+     * converted copy is what the products read from then on, so the mapped file's pages leave the resident set.
+     */
+    private void prepareTransformer() {
+        weightConversion = transformer.prepareWeights();
+        if (weightConversion.converted()) {
+            transformerWeights.releaseResidentPages();
+            LOG.log(System.Logger.Level.INFO, "transformer weights converted: " + weightConversion);
+        }
+    }
+
+    /** The backend's conversion of the transformer's weights at load: its time is part of loading. */
+    public io.github.zimage4j.kernels.WeightConversion weightConversion() {
+        return weightConversion;
     }
 
     private static void checkCancelled(Cancellation cancel) {
@@ -617,7 +639,9 @@ public final class ZImagePipeline implements AutoCloseable {
     /** How the transformer computed, e.g. "BF16 weights, float32 products (java)". */
     private String precision() {
         io.github.zimage4j.io.DType dtype = transformer.weightDtype();
-        return dtype.name() + " weights, " + (backend.float32Products(dtype) ? "float32" : "bf16")
+        String products = weightConversion.converted() ? weightConversion.products()
+                : backend.float32Products(dtype) ? "float32" : "bf16";
+        return dtype.name() + " weights, " + products
                 + " products (" + backend.name() + ")";
     }
 

@@ -148,6 +148,34 @@ public final class GgmlQuantizer {
         }
     }
 
+    /**
+     * A row of {@code n} values as Q8_0 blocks that all share the row's scale ({@code max|x| / 127}, so some
+     * quant of the row is ±127) instead of one scale per 32 values: int8 per output channel, in a form every
+     * Q8_0 reader loads. A backend that multiplies one scale per row (int8 units) reads it without loss.
+     */
+    public static void q8_0RowScaled(float[] x, int xOff, int n, byte[] out, int outOff) {
+        if (n % 32 != 0) {
+            throw new IllegalArgumentException("Q8_0: " + n + " values is not a whole number of blocks of 32");
+        }
+        float amax = 0;
+        for (int j = 0; j < n; j++) {
+            amax = Math.max(amax, Math.abs(x[xOff + j]));
+        }
+        short dh = Float.floatToFloat16(amax / 127);
+        // Rounded against the stored (f16) scale, unlike ggml's blocks: each value then lies within half a
+        // step of the source. f16 rounding moves the scale by at most 2⁻¹¹, so the largest value still
+        // rounds to ±127.
+        float d = Float.float16ToFloat(dh);
+        float id = d != 0 ? 1.0f / d : 0.0f;
+        for (int b = 0; b < n / 32; b++) {
+            int o = outOff + b * 34;
+            putShort(out, o, dh);
+            for (int j = 0; j < 32; j++) {
+                out[o + 2 + j] = (byte) Math.max(-127, Math.min(127, roundf(x[xOff + b * 32 + j] * id)));
+            }
+        }
+    }
+
     /** Q4_K ({@code nmax} 15) and Q5_K ({@code nmax} 31): 8 sub-blocks of 32 with 6-bit scales and mins. */
     private static void qK(float[] x, int xi, byte[] y, int o, int nmax, Scratch scratch) {
         boolean five = nmax == 31;

@@ -215,12 +215,27 @@ public final class TransformerQuantizer {
 
     /** A GGUF writer holding the plan; {@link GgufWriter#write} then streams it. */
     public static GgufWriter writer(List<Planned> plan, DType target) {
+        return writer(plan, target, false);
+    }
+
+    /**
+     * As {@link #writer(List, DType)}; with {@code rowScales} (target Q8_0 only) every row's blocks share the
+     * row's scale ({@link GgmlQuantizer#q8_0RowScaled}): int8 per output channel, which the int8 units then
+     * multiply without re-quantizing the weights.
+     */
+    public static GgufWriter writer(List<Planned> plan, DType target, boolean rowScales) {
+        if (rowScales && target != DType.Q8_0) {
+            throw new IllegalArgumentException("row scales are a Q8_0 form, not " + target);
+        }
         GgufWriter w = new GgufWriter()
                 .putString("general.architecture", "lumina2")
                 .putUInt32("general.quantization_version", 2)
                 .putUInt32("general.file_type", fileType(target));
+        if (rowScales) {
+            w.putString("zimage4j.q8_0_scales", "per row");
+        }
         for (Planned p : plan) {
-            w.add(p.name(), p.type(), p.shape(), out -> stream(p, out));
+            w.add(p.name(), p.type(), p.shape(), out -> stream(p, rowScales && p.type() == DType.Q8_0, out));
         }
         return w;
     }
@@ -230,8 +245,13 @@ public final class TransformerQuantizer {
         writer(plan(src, target), target).write(out, progress);
     }
 
+    /** {@code quantize --type int8}: Q8_0 whose rows share one scale (see {@link #writer(List, DType, boolean)}). */
+    public static void quantizeInt8(TensorSource src, Path out, GgufWriter.Progress progress) throws IOException {
+        writer(plan(src, DType.Q8_0), DType.Q8_0, true).write(out, progress);
+    }
+
     /** Writes one tensor: rows in chunks, each chunk quantized row by row on the compute pool. */
-    private static void stream(Planned p, OutputStream out) throws IOException {
+    private static void stream(Planned p, boolean rowScaled, OutputStream out) throws IOException {
         long cols = p.shape().length == 0 ? 1 : p.shape()[p.shape().length - 1];
         if (cols > Integer.MAX_VALUE / 8) {
             throw new IOException(p.name() + ": rows of " + cols + " values are too long");
@@ -250,7 +270,11 @@ public final class TransformerQuantizer {
                 Parallel.get().forEach(n, r -> {
                     float[] row = new float[rowValues];
                     read(t, (first + r) * cols, row, scale);
-                    GgmlQuantizer.quantize(p.type(), row, 0, rowValues, buf, r * rowBytes);
+                    if (rowScaled) {
+                        GgmlQuantizer.q8_0RowScaled(row, 0, rowValues, buf, r * rowBytes);
+                    } else {
+                        GgmlQuantizer.quantize(p.type(), row, 0, rowValues, buf, r * rowBytes);
+                    }
                 });
                 out.write(buf);
             }

@@ -87,6 +87,57 @@ class TransformerQuantizerTest {
         assertEquals(sdcppNames(30, 2), mapped);
     }
 
+    /**
+     * {@code quantize --type int8}: the same names and types as Q8_0, every Q8_0 row's blocks sharing one scale
+     * (the row's largest magnitude / 127, so some quant is ±127), each value within half a step of the source.
+     */
+    @Test
+    void int8QuantizesRowsWithOneScaleEach() throws IOException {
+        Path out = tmp.resolve("tiny-int8.gguf");
+        try (SafeTensors src = SafeTensors.open(tinyTransformer())) {
+            TransformerQuantizer.quantizeInt8(src, out, (i, n, name, done, total) -> { });
+            try (Gguf g = Gguf.open(out)) {
+                assertEquals(sdcppNames(2, 1), new TreeSet<>(g.names()));
+                assertEquals("per row", g.metadataString("zimage4j.q8_0_scales"));
+                int rows = 0;
+                for (String name : g.names()) {
+                    StoredTensor q = g.get(name);
+                    float[] source = sourceRows(src, name);
+                    if (q.dtype() != DType.Q8_0) {
+                        assertEquals(DType.F32, q.dtype(), name);
+                        assertArrayEquals(source, q.toFloats(), name + " kept exactly");
+                        continue;
+                    }
+                    int cols = (int) q.dim(1);
+                    float[] got = q.toFloats();
+                    for (int r = 0; r < q.dim(0); r++, rows++) {
+                        float amax = 0;
+                        for (int i = 0; i < cols; i++) {
+                            amax = Math.max(amax, Math.abs(source[r * cols + i]));
+                        }
+                        long rowStart = (long) r * (cols / 32) * 34;
+                        short d = q.data().get(ValueLayout.JAVA_SHORT_UNALIGNED, rowStart);
+                        assertEquals(Float.floatToFloat16(amax / 127), d, name + " row " + r + " scale");
+                        boolean full = false;
+                        for (int b = 0; b < cols / 32; b++) {
+                            assertEquals(d, q.data().get(ValueLayout.JAVA_SHORT_UNALIGNED, rowStart + 34L * b), name + " row " + r + " block " + b);
+                            for (int j = 0; j < 32; j++) {
+                                full |= Math.abs(q.data().get(ValueLayout.JAVA_BYTE, rowStart + 34L * b + 2 + j)) == 127;
+                            }
+                        }
+                        assertTrue(full, name + " row " + r + " reaches ±127");
+                        float step = Float.float16ToFloat(d);
+                        for (int i = 0; i < cols; i++) {
+                            float err = Math.abs(got[r * cols + i] - source[r * cols + i]);
+                            assertTrue(err <= 0.5f * step * (1 + 1e-5f), name + " [" + r + ", " + i + "] off by " + err + ", step " + step);
+                        }
+                    }
+                }
+                assertTrue(rows > 0, "some rows are Q8_0");
+            }
+        }
+    }
+
     @Test
     void diffusersCheckpointQuantizesToSdCppNamesAndRoundTrips() throws IOException {
         Path out = tmp.resolve("tiny-q8_0.gguf");

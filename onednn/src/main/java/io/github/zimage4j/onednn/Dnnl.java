@@ -36,7 +36,11 @@ final class Dnnl {
     static final int F16 = 1;
     static final int BF16 = 2;
     static final int F32 = 3;
+    static final int S32 = 4;
+    static final int S8 = 5;
+    static final int U8 = 6;
     static final int TAG_ANY = 1;
+    static final int TAG_A = 2;
     static final int TAG_AB = 3;
     static final int TAG_BA = 14;
     static final int CPU = 1;
@@ -49,9 +53,10 @@ final class Dnnl {
     static final int QUERY_WEIGHTS_MD = 131;
     static final int QUERY_SCRATCHPAD_MD = 136;
     static final int ARG_SCRATCHPAD = 80;
+    /** DNNL_ARG_ATTR_SCALES: or-ed with the argument the scales belong to. */
+    static final int ARG_ATTR_SCALES = 4096;
     static final int SCRATCHPAD_MODE_USER = 1;
     // Reorders into the layouts primitives prefer (PackedWeights), convolutions (OneDnnConvolution).
-    static final int TAG_A = 2;
     static final int TAG_ABCD = 5;  // oihw weights
     static final int TAG_ACDB = 22; // nhwc activations
     static final int FORWARD_INFERENCE = 96;
@@ -79,6 +84,7 @@ final class Dnnl {
     final MethodHandle attrCreate;
     final MethodHandle attrSetScratchpadMode;
     final MethodHandle attrDestroy;
+    final MethodHandle attrSetScales;
     final MethodHandle pdQueryMd;
     final MethodHandle mdGetSize;
     final MethodHandle mdClone;
@@ -110,6 +116,7 @@ final class Dnnl {
         attrCreate = fn(linker, lib, "dnnl_primitive_attr_create", JAVA_INT, ADDRESS);
         attrSetScratchpadMode = fn(linker, lib, "dnnl_primitive_attr_set_scratchpad_mode", JAVA_INT, ADDRESS, JAVA_INT);
         attrDestroy = fn(linker, lib, "dnnl_primitive_attr_destroy", JAVA_INT, ADDRESS);
+        attrSetScales = fn(linker, lib, "dnnl_primitive_attr_set_scales", JAVA_INT, ADDRESS, JAVA_INT, JAVA_INT, JAVA_INT, ADDRESS, JAVA_INT);
         pdQueryMd = fn(linker, lib, "dnnl_primitive_desc_query_md", ADDRESS, ADDRESS, JAVA_INT, JAVA_INT);
         mdGetSize = fn(linker, lib, "dnnl_memory_desc_get_size", JAVA_LONG, ADDRESS);
         mdClone = fn(linker, lib, "dnnl_memory_desc_clone", JAVA_INT, ADDRESS, ADDRESS);

@@ -8,6 +8,7 @@ import io.github.zimage4j.kernels.Conv2d;
 import io.github.zimage4j.kernels.FlashAttention;
 import io.github.zimage4j.kernels.JavaBackend;
 import io.github.zimage4j.kernels.Parallel;
+import io.github.zimage4j.kernels.WeightConversion;
 import io.github.zimage4j.kernels.WeightRows;
 import io.github.zimage4j.tensor.Linear;
 import io.github.zimage4j.tensor.StoredTensor;
@@ -16,6 +17,7 @@ import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.util.HashMap;
 import java.util.IdentityHashMap;
+import java.util.List;
 import java.util.Map;
 
 /**
@@ -27,13 +29,14 @@ import java.util.Map;
  * in bf16 where the caller allows it, convolutions on oneDNN's convolution ({@link OneDnnConvolution}).
  * LoRA adapters are added after the base product by the Java kernels. A ggml block-quantized weight (GGUF) is decoded, a bounded block of
  * output rows at a time, into a bf16 scratch ({@link #DECODE_SCRATCH_BYTES}) that each bf16 matmul reads:
- * the model stays quantized in memory. Other dtypes, heap-backed weights, tiny products and the
+ * the model stays quantized in memory, unless the model had the backend convert its 8-bit weights
+ * ({@link #prepareWeights}): those multiply on the int8 units ({@link Int8Matmul}). Other dtypes, heap-backed weights, tiny products and the
  * element-wise stages use the Java kernels.
  */
 final class OneDnnBackend extends HostBackend {
 
     /** Below this many rows a matmul call costs more than the Java dot products. */
-    private static final int MIN_ROWS = 8;
+    static final int MIN_ROWS = 8;
     /** Most bytes of bf16 weight rows decoded from a quantized weight for one matmul call. */
     static final long DECODE_SCRATCH_BYTES = 8L << 20;
     private long decodeScratchBytes = DECODE_SCRATCH_BYTES;
@@ -53,6 +56,10 @@ final class OneDnnBackend extends HostBackend {
     private final OneDnnAttention attention;
     private final PackedWeights packed;
     private final OneDnnConvolution convolution;
+    /** 8-bit weights a model handed to {@link #prepareWeights}, converted for the int8 product. */
+    private final Int8Weights int8Weights = new Int8Weights();
+    private final Int8Matmul int8;
+    private final boolean int8Units;
 
     OneDnnBackend(Dnnl dnnl) {
         this(dnnl, new PackedWeights(dnnl));
@@ -64,6 +71,8 @@ final class OneDnnBackend extends HostBackend {
         this.attention = new OneDnnAttention(dnnl, scratch);
         this.packed = packed;
         this.convolution = new OneDnnConvolution(dnnl, scratch);
+        this.int8 = new Int8Matmul(dnnl, scratch);
+        this.int8Units = Int8Matmul.hasInt8Units(dnnl);
     }
 
     @Override
@@ -83,9 +92,28 @@ final class OneDnnBackend extends HostBackend {
         return (w.dtype() == DType.BF16 || w.dtype() == DType.F32) && w.data().isNative();
     }
 
+    /**
+     * Converts the layers' 8-bit weights to int8 rows ({@link Int8Weights}); their products of at least
+     * {@link #MIN_ROWS} rows run on the int8 units from then on (fewer rows stay on the Java kernels, in
+     * float32). Nothing where the CPU has no int8 units, or with {@code -Dzimage.int8=off} (read at each model
+     * load): the weights then stay on the bf16 path.
+     */
+    @Override
+    public synchronized WeightConversion prepareWeights(List<Linear> layers) {
+        if (!int8Units || "off".equals(System.getProperty("zimage.int8"))) {
+            return WeightConversion.NONE;
+        }
+        return int8Weights.convert(layers);
+    }
+
     @Override
     public synchronized void linear(float[] x, int xOff, int rows, Linear layer, float[] out, int outOff) {
         StoredTensor w = layer.weight();
+        Int8Weights.Rows converted = rows >= MIN_ROWS && Int8Weights.converts(w) ? int8Weights.find(w) : null;
+        if (converted != null) {
+            int8.linear(x, xOff, rows, layer, converted, out, outOff);
+            return;
+        }
         if (rows >= MIN_ROWS && w.dtype().isQuantized()) {
             quantizedLinear(x, xOff, rows, layer, out, outOff);
             return;
@@ -205,6 +233,11 @@ final class OneDnnBackend extends HostBackend {
     /** Tests: a smaller decode scratch, so small weights are decoded in several blocks. */
     synchronized void decodeScratchBytes(long bytes) {
         decodeScratchBytes = bytes;
+    }
+
+    /** The implementation oneDNN chose for an int8 product of this shape, or null if none ran yet. */
+    synchronized String int8Implementation(int m, int k, int n) {
+        return int8.implementation(m, k, n);
     }
 
     /** The implementation oneDNN chose for a linear shape (for logs and benchmarks), or null if not created yet. */
