@@ -7,6 +7,7 @@ import io.github.zimage4j.tensor.StoredTensor;
 import io.github.zimage4j.tensor.Tensor;
 import io.github.zimage4j.testing.Compare;
 import io.github.zimage4j.testing.Golden;
+import io.github.zimage4j.testing.GoldenRequests;
 import io.github.zimage4j.testing.TestBackend;
 import org.junit.jupiter.api.DynamicTest;
 import org.junit.jupiter.api.TestFactory;
@@ -141,10 +142,6 @@ class ComfyTrioGoldenTest {
         double latentsAtol = ((Number) tol.get("latents_atol")).doubleValue();
         int uint8Max = ((Number) tol.get("uint8_max_diff")).intValue();
         Map<?, ?> args = (Map<?, ?>) meta.get("call_args");
-        Object neg = meta.get("negative_prompt_effective") != null ? meta.get("negative_prompt_effective") : meta.get("negative_prompt");
-        Object norm = args.get("cfg_normalization");
-        double cfgNorm = norm == null ? 0 : norm instanceof Boolean b ? (b ? 1.0 : 0.0) : ((Number) norm).doubleValue();
-        Object trunc = args.get("cfg_truncation");
         Path sched = tmp.resolve(dir.getFileName() + "-scheduler_config.json");
         Files.writeString(sched, Json.write(meta.get("scheduler_config")));
         ModelFiles found = ModelFiles.resolve(null, new ModelFiles.Overrides(transformerFile, textEncoderFile, vaeFile,
@@ -152,14 +149,7 @@ class ComfyTrioGoldenTest {
         assertEquals(null, found.transformerConfig(), "a ComfyUI transformer file comes without a config");
         ModelFiles files = new ModelFiles(found.name(), found.transformer(), found.transformerConfig(), found.textEncoder(),
                 found.textEncoderConfig(), found.tokenizer(), found.vae(), found.vaeConfig(), sched);
-        GenerationRequest request = GenerationRequest.builder().prompt((String) meta.get("prompt"))
-                .size(((Number) args.get("width")).intValue(), ((Number) args.get("height")).intValue())
-                .negativePrompt(neg == null ? "" : (String) neg)
-                .steps(((Number) args.get("num_inference_steps")).intValue())
-                .guidance(((Number) args.get("guidance_scale")).doubleValue())
-                .cfgNormalization(cfgNorm).cfgTruncation(trunc == null ? 1.0 : ((Number) trunc).doubleValue())
-                .maxSequenceLength(((Number) args.get("max_sequence_length")).intValue())
-                .seed(((Number) meta.get("seed")).longValue()).build();
+        GenerationRequest request = GoldenRequests.textToImage(meta).build();
         try (SafeTensors in = SafeTensors.open(dir.resolve("inputs.safetensors"));
              SafeTensors out = SafeTensors.open(dir.resolve("outputs.safetensors"));
              ZImagePipeline pipe = ZImagePipeline.load(files, new ZImagePipeline.Options(TestBackend.get().name(), null))) {

@@ -6,6 +6,7 @@ import io.github.zimage4j.kernels.Backend;
 import io.github.zimage4j.tensor.Tensor;
 import io.github.zimage4j.testing.Compare;
 import io.github.zimage4j.testing.Golden;
+import io.github.zimage4j.testing.GoldenRequests;
 import io.github.zimage4j.testing.TestBackend;
 import io.github.zimage4j.tokenizer.PromptTokens;
 import io.github.zimage4j.tokenizer.Qwen3Tokenizer;
@@ -105,20 +106,9 @@ class PipelineGoldenTest {
         Backend backend = TestBackend.get();
 
         String prompt = (String) meta.get("prompt");
-        Object neg = meta.get("negative_prompt_effective") != null ? meta.get("negative_prompt_effective") : meta.get("negative_prompt");
-        // Arguments the case did not pass take diffusers' defaults: no normalization, truncation 1.0.
-        Object norm = args.get("cfg_normalization");
-        double cfgNorm = norm == null ? 0 : norm instanceof Boolean b ? (b ? 1.0 : 0.0) : ((Number) norm).doubleValue();
-        Object trunc = args.get("cfg_truncation");
         int width = ((Number) args.get("width")).intValue();
         int height = ((Number) args.get("height")).intValue();
-        GenerationRequest request = GenerationRequest.builder().prompt(prompt).size(width, height)
-                .negativePrompt(neg == null ? "" : (String) neg)
-                .steps(((Number) args.get("num_inference_steps")).intValue())
-                .guidance(((Number) args.get("guidance_scale")).doubleValue())
-                .cfgNormalization(cfgNorm).cfgTruncation(trunc == null ? 1.0 : ((Number) trunc).doubleValue())
-                .maxSequenceLength(((Number) args.get("max_sequence_length")).intValue())
-                .seed(((Number) meta.get("seed")).longValue()).build();
+        GenerationRequest request = GoldenRequests.textToImage(meta).build();
 
         try (SafeTensors in = SafeTensors.open(dir.resolve("inputs.safetensors"));
              SafeTensors out = SafeTensors.open(dir.resolve("outputs.safetensors"));

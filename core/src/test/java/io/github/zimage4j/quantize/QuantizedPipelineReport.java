@@ -15,6 +15,7 @@ import io.github.zimage4j.tensor.FloatFormats;
 import io.github.zimage4j.tensor.StoredTensor;
 import io.github.zimage4j.tensor.Tensor;
 import io.github.zimage4j.testing.Golden;
+import io.github.zimage4j.testing.GoldenRequests;
 
 import java.io.IOException;
 import java.nio.file.Files;
@@ -137,18 +138,7 @@ public final class QuantizedPipelineReport {
         ModelFiles files = new ModelFiles("report", transformer, transformer.resolve("config.json"),
                 c.resolve("text_encoder"), c.resolve("text_encoder/config.json"),
                 Golden.root().resolve("tokenizer/qwen3/tokenizer.json"), c.resolve("vae"), c.resolve("vae/config.json"), sched);
-        Object neg = meta.get("negative_prompt_effective") != null ? meta.get("negative_prompt_effective") : meta.get("negative_prompt");
-        Object norm = args.get("cfg_normalization");
-        double cfgNorm = norm == null ? 0 : norm instanceof Boolean b ? (b ? 1.0 : 0.0) : ((Number) norm).doubleValue();
-        Object trunc = args.get("cfg_truncation");
-        GenerationRequest request = GenerationRequest.builder().prompt((String) meta.get("prompt"))
-                .size(((Number) args.get("width")).intValue(), ((Number) args.get("height")).intValue())
-                .negativePrompt(neg == null ? "" : (String) neg)
-                .steps(((Number) args.get("num_inference_steps")).intValue())
-                .guidance(((Number) args.get("guidance_scale")).doubleValue())
-                .cfgNormalization(cfgNorm).cfgTruncation(trunc == null ? 1.0 : ((Number) trunc).doubleValue())
-                .maxSequenceLength(((Number) args.get("max_sequence_length")).intValue())
-                .seed(((Number) meta.get("seed")).longValue()).build();
+        GenerationRequest request = GoldenRequests.textToImage(meta).build();
         try (ZImagePipeline pipe = ZImagePipeline.load(files, ZImagePipeline.Options.defaults())) {
             GeneratedImage img = pipe.generate(request, new PipelineListener() {
             }, Cancellation.none()).get(0);

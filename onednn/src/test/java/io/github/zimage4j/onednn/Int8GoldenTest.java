@@ -20,6 +20,7 @@ import io.github.zimage4j.quantize.TransformerQuantizer;
 import io.github.zimage4j.tensor.Tensor;
 import io.github.zimage4j.testing.Compare;
 import io.github.zimage4j.testing.Golden;
+import io.github.zimage4j.testing.GoldenRequests;
 import org.junit.jupiter.api.DynamicTest;
 import org.junit.jupiter.api.TestFactory;
 import org.junit.jupiter.api.io.TempDir;
@@ -136,24 +137,13 @@ class Int8GoldenTest {
     private static Run generate(Path dir, Form form, boolean int8) throws IOException {
         Map<String, Object> meta = Golden.meta(dir);
         Map<?, ?> args = (Map<?, ?>) meta.get("call_args");
-        Object neg = meta.get("negative_prompt_effective") != null ? meta.get("negative_prompt_effective") : meta.get("negative_prompt");
-        Object norm = args.get("cfg_normalization");
-        double cfgNorm = norm == null ? 0 : norm instanceof Boolean b ? (b ? 1.0 : 0.0) : ((Number) norm).doubleValue();
-        Object trunc = args.get("cfg_truncation");
         Path sched = tmp.resolve(dir.getFileName() + "-scheduler_config.json");
         Files.writeString(sched, Json.write(meta.get("scheduler_config")));
         Path c = Golden.root().resolve("pipeline/case-components");
         ModelFiles files = new ModelFiles("golden-pipeline-q8_0", quantize(c.resolve("transformer"), "pipeline", form),
                 c.resolve("transformer/config.json"), c.resolve("text_encoder"), c.resolve("text_encoder/config.json"),
                 Golden.root().resolve("tokenizer/qwen3/tokenizer.json"), c.resolve("vae"), c.resolve("vae/config.json"), sched);
-        GenerationRequest.Builder request = GenerationRequest.builder().prompt((String) meta.get("prompt"))
-                .size(((Number) args.get("width")).intValue(), ((Number) args.get("height")).intValue())
-                .negativePrompt(neg == null ? "" : (String) neg)
-                .steps(((Number) args.get("num_inference_steps")).intValue())
-                .guidance(((Number) args.get("guidance_scale")).doubleValue())
-                .cfgNormalization(cfgNorm).cfgTruncation(trunc == null ? 1.0 : ((Number) trunc).doubleValue())
-                .maxSequenceLength(((Number) args.get("max_sequence_length")).intValue())
-                .seed(((Number) meta.get("seed")).longValue());
+        GenerationRequest.Builder request = GoldenRequests.textToImage(meta);
         List<List<Tensor>> steps = new ArrayList<>();
         PipelineListener listener = new PipelineListener() {
             @Override
