@@ -16,7 +16,7 @@ final class ComputeOptions {
     Integer threads;
 
     @Option(names = "--prepack", paramLabel = "auto|on|off",
-            description = {"oneDNN: copy reused bf16 weights into its blocked layout (~6 % faster products; the mapped pages "
+            description = {"oneDNN: copy reused bf16 weights into its blocked layout (~6 %% faster products; the mapped pages "
                     + "leave the resident set, so memory holds one copy). auto: where the available memory allows it. "
                     + "Default: auto (or -Dzimage.prepack)."})
     String prepack;
