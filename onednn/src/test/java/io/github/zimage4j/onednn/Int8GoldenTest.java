@@ -41,12 +41,14 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * The 8-bit path end to end: each golden case's float32 transformer written by the project's quantizer in
  * both 8-bit forms, {@code quantize --type q8_0} (ggml's Q8_0, a scale per 32 values, re-quantized per row
  * at load) and {@code quantize --type int8} (Q8_0 blocks sharing their row's scale, read without loss),
- * its 8-bit weights converted and multiplied on the int8 units, against the case's reference outputs
- * (diffusers, float32, unquantized weights) at the 2e-2 relative RMS error the 8-bit path is held to: the
+ * its 8-bit weights converted and multiplied on the int8 units, held to the 2e-2 relative RMS error of
+ * issue #15 twice: against the case's reference outputs (diffusers, float32, unquantized weights) for the
  * transformer output of every golden transformer case and of every pipeline case's first step (the
- * reference's own inputs). Later steps and the final latents start from inputs the 8-bit run has already
- * moved; their errors, and every error of the same file on the bf16 path, go to the test output for the
- * report (see docs/performance.md).
+ * reference's own inputs; later steps start from latents the 8-bit run has already moved), and against the
+ * same case generated from the bf16 file {@code quantize --type bf16} writes, for the transformer output on
+ * the same inputs (every transformer case, every pipeline case's first step). Later steps' outputs (their
+ * inputs already apart), the final latents and the errors of the same 8-bit file on the bf16 path go to
+ * the test output for the report (see docs/performance.md).
  */
 class Int8GoldenTest {
 
@@ -55,7 +57,7 @@ class Int8GoldenTest {
 
     /** The two 8-bit files {@code zimage4j quantize} writes. */
     private enum Form {
-        Q8_0, INT8;
+        Q8_0, INT8, BF16;
 
         String tag() {
             return name().toLowerCase(java.util.Locale.ROOT);
@@ -67,11 +69,13 @@ class Int8GoldenTest {
 
     @TestFactory
     Stream<DynamicTest> transformerOutput() {
-        return Golden.cases("transformer").stream().flatMap(dir -> Stream.of(Form.values()).map(form ->
+        return Golden.cases("transformer").stream().flatMap(dir -> Stream.of(Form.Q8_0, Form.INT8).map(form ->
                 DynamicTest.dynamicTest(dir.getFileName() + " " + form.tag(), () -> {
+                    Path bf16File = quantize(dir.resolve("model.safetensors"), dir.getFileName().toString(), Form.BF16);
                     Path gguf = quantize(dir.resolve("model.safetensors"), dir.getFileName().toString(), form);
                     ZImageTransformerConfig cfg = ZImageTransformerConfig.read(dir.resolve("config.json"));
                     try (TensorSource weights = Checkpoints.open(gguf);
+                         TensorSource bf16Weights = Checkpoints.open(bf16File);
                          SafeTensors in = SafeTensors.open(dir.resolve("inputs.safetensors"));
                          SafeTensors expected = SafeTensors.open(dir.resolve("outputs.safetensors"))) {
                         List<ZImageTransformer.Input> inputs = inputs(in);
@@ -80,10 +84,12 @@ class Int8GoldenTest {
                         assertTrue(c.converted(), "the 8-bit file has weights to convert");
                         List<Tensor> got = int8.forward(inputs);
                         List<Tensor> bf16 = new ZImageTransformer(weights, cfg, new OneDnnBackend(Dnnl.get())).forward(inputs);
+                        List<Tensor> fromBf16File = new ZImageTransformer(bf16Weights, cfg, new OneDnnBackend(Dnnl.get())).forward(inputs);
                         for (int i = 0; i < inputs.size(); i++) {
                             String what = dir.getFileName() + " " + form.tag() + " out." + i;
                             float[] want = Golden.tensor(expected, "out." + i).data();
                             assertWithin(what, got.get(i).data(), want, bf16.get(i).data());
+                            assertNearBf16File(what, got.get(i).data(), fromBf16File.get(i).data());
                         }
                     }
                 })));
@@ -92,12 +98,14 @@ class Int8GoldenTest {
     @TestFactory
     Stream<DynamicTest> pipeline() {
         List<Path> cases = Golden.cases("pipeline").stream().filter(d -> Files.isRegularFile(d.resolve("inputs.safetensors"))).toList();
-        return Golden.atLeastOne(cases, "pipeline case with inputs.safetensors").stream().flatMap(dir -> Stream.of(Form.values()).map(form ->
+        return Golden.atLeastOne(cases, "pipeline case with inputs.safetensors").stream().flatMap(dir -> Stream.of(Form.Q8_0, Form.INT8).map(form ->
                 DynamicTest.dynamicTest(dir.getFileName() + " " + form.tag(), () -> {
                     Run int8 = generate(dir, form, true);
                     Run bf16 = generate(dir, form, false);
+                    Run bf16File = fromBf16File(dir);
                     assertTrue(int8.precision.contains("int8 products"), int8.precision);
                     assertFalse(bf16.precision.contains("int8"), bf16.precision);
+                    assertEquals(int8.steps.size(), bf16File.steps.size(), "steps");
                     String name = dir.getFileName() + " " + form.tag();
                     try (SafeTensors out = SafeTensors.open(dir.resolve("outputs.safetensors"))) {
                         for (int i = 0; i < int8.steps.size(); i++) {
@@ -105,14 +113,22 @@ class Int8GoldenTest {
                                 String key = "step." + i + ".transformer_out." + j;
                                 float[] want = Golden.tensor(out, key).data();
                                 float[] got = int8.steps.get(i).get(j).data();
+                                float[] fromBf16File = bf16File.steps.get(i).get(j).data();
                                 if (i == 0) {
                                     assertWithin(name + " " + key, got, want, bf16.steps.get(i).get(j).data());
+                                    assertNearBf16File(name + " " + key, got, fromBf16File);
                                 } else {
                                     report(name + " " + key, got, want, bf16.steps.get(i).get(j).data());
+                                    System.out.printf("int8 golden: %s %s: relative RMS int8 vs bf16 file %.2e (inputs already apart)%n",
+                                            name, key, Compare.relativeRms(got, fromBf16File));
                                 }
                             }
                         }
                         report(name + " latents_final", int8.latents, Golden.tensor(out, "latents_final").data(), bf16.latents);
+                        // Not asserted: six steps at guidance 4 amplify the int8 difference of every step on this
+                        // 64-wide model to 2.2e-2 in the base case (docs/performance.md, "8-bit accuracy").
+                        System.out.printf("int8 golden: %s latents_final: relative RMS int8 vs bf16 file %.2e%n",
+                                name, Compare.relativeRms(int8.latents, bf16File.latents));
                     }
                 })));
     }
@@ -120,6 +136,13 @@ class Int8GoldenTest {
     private static void assertWithin(String what, float[] got, float[] reference, float[] bf16) {
         double vsReference = report(what, got, reference, bf16);
         assertTrue(vsReference <= BOUND, what + ": int8 vs the reference, relative RMS " + vsReference);
+    }
+
+    /** The 8-bit run against the same inputs from the bf16 file: the difference a user sees choosing the 8-bit file. */
+    private static void assertNearBf16File(String what, float[] got, float[] fromBf16File) {
+        double rms = Compare.relativeRms(got, fromBf16File);
+        System.out.printf("int8 golden: %s: relative RMS int8 vs bf16 file %.2e%n", what, rms);
+        assertTrue(rms <= BOUND, what + ": int8 vs the bf16 file, relative RMS " + rms);
     }
 
     /** Prints the errors (for the report); returns int8's vs the reference. */
@@ -131,6 +154,18 @@ class Int8GoldenTest {
     }
 
     private record Run(List<List<Tensor>> steps, float[] latents, String precision) {
+    }
+
+    private static final Map<Path, Run> FROM_BF16_FILE = new java.util.concurrent.ConcurrentHashMap<>();
+
+    /** The case generated from its bf16 file, once for both 8-bit forms. */
+    private static Run fromBf16File(Path dir) throws IOException {
+        Run r = FROM_BF16_FILE.get(dir);
+        if (r == null) {
+            r = generate(dir, Form.BF16, false);
+            FROM_BF16_FILE.put(dir, r);
+        }
+        return r;
     }
 
     /** The case through the pipeline with {@code form}'s file, its 8-bit weights on the int8 units or ({@code -Dzimage.int8=off}) not. */
@@ -158,6 +193,9 @@ class Int8GoldenTest {
         try (SafeTensors in = SafeTensors.open(dir.resolve("inputs.safetensors"));
              ZImagePipeline pipe = ZImagePipeline.load(files, new ZImagePipeline.Options("onednn", null))) {
             assertEquals(int8, pipe.weightConversion().converted(), "8-bit weights converted at load");
+            if (form == Form.BF16) {
+                assertFalse(pipe.weightConversion().converted(), "a bf16 file has nothing to convert");
+            }
             Tensor init = Golden.tensor(in, "latents_init");
             GenerationRequest r = request.initialLatents(init.reshape(16, 1, init.dim(2), init.dim(3))).build();
             GeneratedImage img = pipe.generate(r, listener, Cancellation.none()).get(0);
@@ -178,10 +216,10 @@ class Int8GoldenTest {
         if (!Files.exists(out)) {
             try (TensorSource src = Checkpoints.open(source)) {
                 GgufWriter.Progress quiet = (index, count, tensor, done, total) -> { };
-                if (form == Form.INT8) {
-                    TransformerQuantizer.quantizeInt8(src, out, quiet);
-                } else {
-                    TransformerQuantizer.quantize(src, DType.Q8_0, out, quiet);
+                switch (form) {
+                    case INT8 -> TransformerQuantizer.quantizeInt8(src, out, quiet);
+                    case Q8_0 -> TransformerQuantizer.quantize(src, DType.Q8_0, out, quiet);
+                    case BF16 -> TransformerQuantizer.quantize(src, DType.BF16, out, quiet);
                 }
             }
         }
