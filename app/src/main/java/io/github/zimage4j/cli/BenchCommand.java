@@ -107,6 +107,11 @@ final class BenchCommand implements Callable<Integer> {
                     "A short run is labelled so, and its total extrapolated to the full step count is printed as such."})
     List<String> steps;
 
+    @Option(names = "--save-images", paramLabel = "DIR",
+            description = "generate component: also write each variant's image to DIR/<variant>-<px>.png (after the timing; "
+                    + "an existing file is refused before anything runs), e.g. to compare bf16 and 8-bit weights.")
+    Path saveImages;
+
     @Option(names = "--model", paramLabel = "MODEL",
             description = "generate component: a diffusers folder or Hugging Face repo id instead of the random weights "
                     + "(--transformer, --text-encoder and --vae replace its components).")
@@ -160,6 +165,21 @@ final class BenchCommand implements Callable<Integer> {
             }
         }
         java.util.Map<Variant, Integer> stepsPerVariant = GenerateBench.steps(vs.stream().distinct().toList(), steps);
+        if (saveImages != null) {
+            if (!components.contains("generate")) {
+                throw new IllegalArgumentException("--save-images: only the generate component makes images (--components " + components + ")");
+            }
+            if (!Files.isDirectory(saveImages)) {
+                throw new IllegalArgumentException("--save-images: " + saveImages + " is not a folder");
+            }
+            int px = sizes.stream().max(Integer::compare).orElseThrow();
+            for (Variant v : vs) {
+                Path at = GenerateBench.savedImage(saveImages, v, px);
+                if (Files.exists(at)) {
+                    throw new IllegalArgumentException("--save-images: " + at + " exists; choose another folder or remove it");
+                }
+            }
+        }
         compute.apply(log);
         Backend be = Backends.select(compute.backend);
         BenchResult result = new BenchResult(be.name());
@@ -391,7 +411,7 @@ final class BenchCommand implements Callable<Integer> {
         }
         ModelFiles files = ModelFiles.resolve(folder, new ModelFiles.Overrides(transformer, textEncoder, vae, null));
         GenerateBench.run(files, be.name(), vs, stepsPerVariant, sizes.stream().max(Integer::compare).orElseThrow(), seed, PROMPT,
-                log, result);
+                saveImages, log, result);
     }
 
     private static void link(Path at, Path target) throws java.io.IOException {

@@ -138,18 +138,23 @@ final class GenerateBench {
      * weights as a first image would, from the page cache where an earlier run left them) and adds its rows.
      */
     static void run(ModelFiles files, String backend, List<Variant> variants, Map<Variant, Integer> steps, int px, long seed,
-                    String prompt, PrintStream log, BenchResult result) throws Exception {
+                    String prompt, java.nio.file.Path saveImages, PrintStream log, BenchResult result) throws Exception {
         // Each variant samples with its released scheduler shift; a folder's scheduler config (one shift) would
         // give both variants the same one. The shift changes no timing.
         ModelFiles model = new ModelFiles(files.name(), files.transformer(), files.transformerConfig(), files.textEncoder(),
                 files.textEncoderConfig(), files.tokenizer(), files.vae(), files.vaeConfig(), null);
         for (Variant v : variants) {
-            runOne(model, backend, v, steps.get(v), px, seed, prompt, log, result);
+            runOne(model, backend, v, steps.get(v), px, seed, prompt, saveImages, log, result);
         }
     }
 
+    /** Where {@code --save-images} puts a variant's image: {@code <dir>/<variant>-<px>.png}. */
+    static java.nio.file.Path savedImage(java.nio.file.Path dir, Variant variant, int px) {
+        return dir.resolve(variant.name().toLowerCase(Locale.ROOT) + "-" + px + ".png");
+    }
+
     private static void runOne(ModelFiles files, String backend, Variant variant, int steps, int px, long seed, String prompt,
-                               PrintStream log, BenchResult result) throws Exception {
+                               java.nio.file.Path saveImages, PrintStream log, BenchResult result) throws Exception {
         String name = variant.name().toLowerCase(Locale.ROOT);
         String c = "generate-" + name + "-";
         String size = px + "x" + px;
@@ -168,6 +173,7 @@ final class GenerateBench {
         double generateWall;
         double png;
         long generated;
+        GeneratedImage image;
         ZImageTransformerConfig dit;
         int latentChannels;
         double decoderFlops;
@@ -192,7 +198,7 @@ final class GenerateBench {
                     request.negativePrompt(NEGATIVE_PROMPT);
                 }
                 long g = System.nanoTime();
-                GeneratedImage image = pipe.generate(request.build(), clock, new Cancellation()).getFirst();
+                image = pipe.generate(request.build(), clock, new Cancellation()).getFirst();
                 generated = System.nanoTime();
                 generateWall = (generated - g) / 1e9;
                 clock.stage = "png";
@@ -203,6 +209,11 @@ final class GenerateBench {
         }
         double total = seconds(t0) - hashWait;
         long peak = Memory.peakRssBytes();
+        if (saveImages != null) {
+            java.nio.file.Path at = savedImage(saveImages, variant, px);
+            PngFiles.write(at, image.image(), image.metadata(), false);
+            log.printf("generate %s %s: image written to %s (after the timing)%n", name, size, at);
+        }
 
         double prompting = (clock.denoiseStart - clock.promptStart) / 1e9;
         double decode = (clock.decodedAt - clock.decodeStart) / 1e9;

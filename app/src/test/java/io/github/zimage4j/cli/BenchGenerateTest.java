@@ -120,4 +120,30 @@ class BenchGenerateTest {
         assertEquals(1, r.code());
         assertTrue(r.err().contains("--steps: 0 is not at least 1"), r.err());
     }
+
+    @Test
+    void savesEachVariantsImageAndRefusesToOverwriteBeforeAnyWork(@TempDir Path images) throws IOException {
+        Result r = bench("--components", "generate", "--model", model.toString(), "--sizes", "32", "--backend", "java",
+                "--variants", "turbo", "--steps", "1", "--save-images", images.toString());
+        assertEquals(0, r.code(), r.err());
+        Path png = images.resolve("turbo-32.png");
+        java.awt.image.BufferedImage img = javax.imageio.ImageIO.read(png.toFile());
+        assertEquals(32, img.getWidth());
+        assertEquals(32, img.getHeight());
+        long written = java.nio.file.Files.getLastModifiedTime(png).toMillis();
+
+        r = bench("--components", "generate", "--model", model.toString(), "--sizes", "32", "--backend", "java",
+                "--variants", "turbo", "--steps", "1", "--save-images", images.toString());
+        assertEquals(1, r.code());
+        assertTrue(r.err().contains("--save-images: " + png + " exists"), r.err());
+        assertFalse(r.err().contains("generate Z-Image"), "refused before generating: " + r.err());
+        assertEquals(written, java.nio.file.Files.getLastModifiedTime(png).toMillis(), "the first image is untouched");
+
+        r = bench("--components", "generate", "--model", model.toString(), "--save-images", images.resolve("absent").toString());
+        assertEquals(1, r.code());
+        assertTrue(r.err().contains("is not a folder"), r.err());
+        r = bench("--components", "vae", "--save-images", images.toString());
+        assertEquals(1, r.code());
+        assertTrue(r.err().contains("only the generate component makes images"), r.err());
+    }
 }
