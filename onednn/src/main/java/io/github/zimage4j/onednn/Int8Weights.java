@@ -1,6 +1,7 @@
 package io.github.zimage4j.onednn;
 
 import io.github.zimage4j.io.DType;
+import io.github.zimage4j.io.ResidentPages;
 import io.github.zimage4j.kernels.Parallel;
 import io.github.zimage4j.kernels.WeightPreparation;
 import io.github.zimage4j.kernels.WeightRows;
@@ -64,6 +65,9 @@ final class Int8Weights {
                 && r.sourceScale == w.scale() && r.out == w.dim(0) && r.in == w.dim(1);
     }
 
+    /** Weights read ahead of the one converting. */
+    private static final int PREFETCH_AHEAD = 2;
+
     /** What {@link #convert(List, String)} reports. */
     static final String WHAT = "Q8_0 weights to per-row int8";
 
@@ -77,13 +81,18 @@ final class Int8Weights {
         freeClosed();
         int convertedNow = 0;
         Set<Rows> held = Collections.newSetFromMap(new IdentityHashMap<>());
-        for (Linear layer : layers) {
-            StoredTensor w = layer.weight();
-            if (!converts(w)) {
-                continue;
-            }
+        List<StoredTensor> weights = layers.stream().map(Linear::weight).filter(Int8Weights::converts).toList();
+        int prefetched = -1;
+        for (int i = 0; i < weights.size(); i++) {
+            StoredTensor w = weights.get(i);
             Rows r = find(w);
             if (r == null) {
+                // The file's next weights are read ahead while this one converts: from a cold page cache the
+                // conversion is otherwise bound by reading 128 KB per page fault.
+                for (int next = Math.max(prefetched + 1, i); next < weights.size() && next <= i + PREFETCH_AHEAD; next++) {
+                    ResidentPages.prefetch(weights.get(next).data());
+                    prefetched = next;
+                }
                 r = convert(w);
                 convertedNow++;
                 Rows old = byAddress.put(w.data().address(), r);
