@@ -254,11 +254,11 @@ final class BenchCommand implements Callable<Integer> {
             result.add(new BenchResult.Row("transformer-load", "-", (System.nanoTime() - t0) / 1e9, 0, 1,
                     "open + bind (pages are read on first use)"));
             // As the pipeline does at load: the backend's one-time conversion (8-bit weights to int8 on oneDNN).
-            io.github.zimage4j.kernels.WeightConversion conversion = model.prepareWeights();
-            if (conversion.converted()) {
+            io.github.zimage4j.kernels.WeightPreparation conversion = model.prepareWeights();
+            if (conversion.prepared()) {
                 st.releaseResidentPages();
                 log.printf("transformer 8-bit conversion: %s%n", conversion);
-                result.add(new BenchResult.Row("transformer-8bit-conversion", "-", conversion.nanos() / 1e9, 0, 1,
+                result.add(new BenchResult.Row("transformer-8bit-conversion", "-", conversion.seconds(), 0, 1,
                         conversion.toString()));
             }
             Random rnd = new Random(seed);

@@ -18,11 +18,13 @@ import io.github.zimage4j.tensor.Tensor;
 import java.io.PrintStream;
 import java.util.ArrayList;
 import java.util.Arrays;
-import java.util.Collections;
 import java.util.EnumMap;
+import java.util.LinkedHashMap;
+import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
+import java.util.Set;
 
 /**
  * {@code bench --components generate}: whole text-to-image generations through the pipeline, one per
@@ -75,8 +77,29 @@ final class GenerateBench {
         return out;
     }
 
-    /** One report heard while the run was in a stage. */
-    private record Preparation(WeightPreparation.Report report, String stage) {
+    /**
+     * The reports of one kind of work (backend and what) heard during a run, summed: a backend may report
+     * each weight's copy on its own, as it makes it; and the stages they were heard in.
+     */
+    private static final class Preparation {
+        final String backend;
+        final String what;
+        int tensors;
+        long bytes;
+        double seconds;
+        final Set<String> stages = new LinkedHashSet<>();
+
+        Preparation(WeightPreparation first) {
+            backend = first.backend();
+            what = first.what();
+        }
+
+        void add(WeightPreparation w, String stage) {
+            tensors += w.tensors();
+            bytes += w.bytes();
+            seconds += w.seconds();
+            stages.add(stage);
+        }
     }
 
     /** Timestamps of the pipeline's stages, the steps and what the caption features look like. */
@@ -166,7 +189,7 @@ final class GenerateBench {
         System.gc(); // the previous variant's garbage should not count toward this one's peak
         boolean peakReset = Memory.resetPeak();
         Clock clock = new Clock(log, "generate " + name + " " + size);
-        List<Preparation> preparations = Collections.synchronizedList(new ArrayList<>());
+        Map<List<String>, Preparation> preparations = new LinkedHashMap<>();
         long t0 = System.nanoTime();
         double load;
         double hashWait;
@@ -177,9 +200,16 @@ final class GenerateBench {
         ZImageTransformerConfig dit;
         int latentChannels;
         double decoderFlops;
-        try (WeightPreparation.Subscription ignored = WeightPreparation.listen(r -> {
-            preparations.add(new Preparation(r, clock.stage));
-            log.printf("%s: %s prepared weights: %s, %.2f s%n", clock.label, r.backend(), r.what(), r.seconds());
+        try (WeightPreparation.Subscription ignored = WeightPreparation.listen(w -> {
+            synchronized (preparations) {
+                Preparation p = preparations.get(List.of(w.backend(), w.what()));
+                if (p == null) {
+                    p = new Preparation(w);
+                    preparations.put(List.of(w.backend(), w.what()), p);
+                    log.printf("%s: %s (first report, during %s)%n", clock.label, w, clock.stage);
+                }
+                p.add(w, clock.stage);
+            }
         })) {
             try (ZImagePipeline pipe = ZImagePipeline.load(files, new ZImagePipeline.Options(backend, variant))) {
                 load = seconds(t0);
@@ -232,12 +262,13 @@ final class GenerateBench {
         if (preparations.isEmpty()) {
             result.add(new BenchResult.Row(c + "weight-prep", size, 0, 0, 1, "no one-time weight preparation reported by the backend"));
         }
-        for (int i = 0; i < preparations.size(); i++) {
-            Preparation p = preparations.get(i);
-            WeightPreparation.Report r = p.report();
-            result.add(new BenchResult.Row(c + "weight-prep" + (preparations.size() > 1 ? "-" + (i + 1) : ""), size, r.seconds(), 0, 1,
-                    String.format("%s: %s%s, during %s (inside that stage's time)", r.backend(), r.what(),
-                            r.bytes() > 0 ? String.format(", %.2f GB", r.bytes() / 1e9) : "", p.stage())));
+        int kind = 0;
+        for (Preparation p : preparations.values()) {
+            kind++;
+            result.add(new BenchResult.Row(c + "weight-prep" + (preparations.size() > 1 ? "-" + kind : ""), size, p.seconds, 0, 1,
+                    String.format(Locale.ROOT, "%s: %s, %d weights%s, during %s (inside %s time)", p.backend, p.what, p.tensors,
+                            p.bytes > 0 ? String.format(Locale.ROOT, ", %.2f GB", p.bytes / 1e9) : "", String.join(", ", p.stages),
+                            p.stages.size() > 1 ? "those stages'" : "that stage's")));
         }
         int lat = px / 8;
         for (int i = 0; i < st.length; i++) {

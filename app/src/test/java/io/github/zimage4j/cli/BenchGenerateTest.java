@@ -103,7 +103,7 @@ class BenchGenerateTest {
         assertTrue(table.contains("generate-turbo-step-1 ") && table.contains("generate-turbo-step-2 "), table);
         assertTrue(table.contains("SHORT RUN: 2 of 8 steps"), table);
         assertTrue(table.contains("EXTRAPOLATED to 8 steps, not measured"), table);
-        assertTrue(table.contains(PreparingBackendProvider.WHAT + ", 2.00 GB, during encoding prompt"), table);
+        assertTrue(table.contains(PreparingBackendProvider.WHAT + ", 3 weights, 2.00 GB, during encoding prompt (inside that stage's time)"), table);
         assertTrue(table.contains("generate_turbo_peak_rss_bytes: "), table);
         assertFalse(table.contains("generate-base-"), "only the variants asked for run");
     }

@@ -49,7 +49,7 @@ public final class PreparingBackendProvider implements BackendProvider {
             public void linear(float[] x, int xOff, int rows, Linear layer, float[] out, int outOff) {
                 if (!reported) {
                     reported = true;
-                    WeightPreparation.report(new WeightPreparation.Report(NAME, WHAT, 2_000_000_000L, 0.25));
+                    WeightPreparation.report(new WeightPreparation(NAME, WHAT, null, 3, 2_000_000_000L, 0.25));
                 }
                 JavaBackend.INSTANCE.linear(x, xOff, rows, layer, out, outOff);
             }

@@ -5,7 +5,7 @@ import io.github.zimage4j.io.ModelFileException;
 import io.github.zimage4j.io.TensorSource;
 import io.github.zimage4j.kernels.Activation;
 import io.github.zimage4j.kernels.Backend;
-import io.github.zimage4j.kernels.WeightConversion;
+import io.github.zimage4j.kernels.WeightPreparation;
 import io.github.zimage4j.tensor.Linear;
 import io.github.zimage4j.tensor.Tensor;
 
@@ -117,7 +117,7 @@ public final class ZImageTransformer {
      * int8, see {@link Backend#prepareWeights}); until then, and on other backends, weights are used as stored.
      * Timed in the result, for the load report.
      */
-    public WeightConversion prepareWeights() {
+    public WeightPreparation prepareWeights() {
         List<Linear> all = new ArrayList<>(tEmbedder.linears());
         all.add(xEmbedder);
         all.add(capEmbedder);

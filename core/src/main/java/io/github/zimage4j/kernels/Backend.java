@@ -67,10 +67,12 @@ public interface Backend {
     /**
      * Lets the backend convert a model's weights once, before the first product, into the form its fastest
      * units multiply (oneDNN: 8-bit weights to per-row int8). Called by a model for its own linear layers, so
-     * only that model's weights change precision; the stored weights stay untouched. Default: nothing.
+     * only that model's weights change precision; the stored weights stay untouched. Returns the layers'
+     * prepared weights (converted now or by an earlier call), sent to {@link WeightPreparation}'s listeners
+     * too where this call did work. Default: nothing.
      */
-    default WeightConversion prepareWeights(java.util.List<Linear> layers) {
-        return WeightConversion.NONE;
+    default WeightPreparation prepareWeights(java.util.List<Linear> layers) {
+        return WeightPreparation.NONE;
     }
 
     /** Scaled dot-product attention (no S×S matrix is ever materialized). */

@@ -113,7 +113,7 @@ public final class ZImagePipeline implements AutoCloseable {
     private ZImageTransformer transformer;
     private List<LoraSpec> boundLoras = List.of();
     /** The backend's one-time conversion of the transformer's weights at load (e.g. 8-bit weights to int8). */
-    private io.github.zimage4j.kernels.WeightConversion weightConversion = io.github.zimage4j.kernels.WeightConversion.NONE;
+    private io.github.zimage4j.kernels.WeightPreparation weightPreparation = io.github.zimage4j.kernels.WeightPreparation.NONE;
     private LoraTensorSource.Report loraReport = new LoraTensorSource.Report(List.of(), 0, 0, List.of());
     /** LoRA files read so far, by path: a file is read once (again only when it changes on disk). */
     private final Map<Path, ReadLora> loraFiles = new HashMap<>();
@@ -618,16 +618,16 @@ public final class ZImagePipeline implements AutoCloseable {
      * converted copy is what the products read from then on, so the mapped file's pages leave the resident set.
      */
     private void prepareTransformer() {
-        weightConversion = transformer.prepareWeights();
-        if (weightConversion.converted()) {
+        weightPreparation = transformer.prepareWeights();
+        if (weightPreparation.prepared()) {
             transformerWeights.releaseResidentPages();
-            LOG.log(System.Logger.Level.INFO, "transformer weights converted: " + weightConversion);
+            LOG.log(System.Logger.Level.INFO, "transformer weights prepared: " + weightPreparation);
         }
     }
 
-    /** The backend's conversion of the transformer's weights at load: its time is part of loading. */
-    public io.github.zimage4j.kernels.WeightConversion weightConversion() {
-        return weightConversion;
+    /** The backend's preparation of the transformer's weights at load: its time is part of loading. */
+    public io.github.zimage4j.kernels.WeightPreparation weightPreparation() {
+        return weightPreparation;
     }
 
     private static void checkCancelled(Cancellation cancel) {
@@ -639,7 +639,7 @@ public final class ZImagePipeline implements AutoCloseable {
     /** How the transformer computed, e.g. "BF16 weights, float32 products (java)". */
     private String precision() {
         io.github.zimage4j.io.DType dtype = transformer.weightDtype();
-        String products = weightConversion.converted() ? weightConversion.products()
+        String products = weightPreparation.products() != null ? weightPreparation.products()
                 : backend.float32Products(dtype) ? "float32" : "bf16";
         return dtype.name() + " weights, " + products
                 + " products (" + backend.name() + ")";

@@ -12,7 +12,7 @@ import static java.lang.foreign.ValueLayout.JAVA_INT;
 import static java.lang.foreign.ValueLayout.JAVA_LONG;
 
 /**
- * Large native buffers for packed weights: anonymous memory from {@code mmap}, 2 MiB aligned and marked
+ * Large native buffers for weights a backend copies at load (packed bf16, int8 rows): anonymous memory from {@code mmap}, 2 MiB aligned and marked
  * {@code MADV_HUGEPAGE} so the kernel backs it with transparent huge pages where it can. Filling a
  * multi-GB copy then faults 2 MiB at a time instead of 4 KiB (17 instead of 137 ms per 79 MB on the
  * development VM, whose THP mode is "madvise"), and nothing zeroes it first, as {@code Arena.allocate}
@@ -62,7 +62,7 @@ final class HugePages implements AutoCloseable {
                 map = MemorySegment.NULL;
             }
             if (map.address() == -1L) { // MAP_FAILED
-                throw new OutOfMemoryError("cannot map " + bytes + " bytes for a packed weight");
+                throw new OutOfMemoryError("cannot map " + bytes + " bytes for a weight copy");
             }
         }
         if (map.equals(MemorySegment.NULL)) {
@@ -95,7 +95,7 @@ final class HugePages implements AutoCloseable {
         try {
             int ignored = (int) MUNMAP.invokeExact(mapping, mapping.byteSize());
         } catch (Throwable t) {
-            throw new IllegalStateException("munmap of a packed weight failed", t);
+            throw new IllegalStateException("munmap of a weight copy failed", t);
         }
     }
 }

@@ -27,6 +27,9 @@ final class Int8Rows {
     private static final VectorSpecies<Byte> BS = VectorSpecies.of(byte.class, VectorShape.forBitSize(Math.max(64, FS.length() * 8)));
     private static final boolean VECTOR = BS.length() == FS.length();
     private static final ValueLayout.OfInt I32 = ValueLayout.JAVA_INT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
+    private static final ValueLayout.OfShort I16 = ValueLayout.JAVA_SHORT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
+    /** Whether {@link #quantizeQ8_0} can run: whole vectors per 32-value block. */
+    static final boolean READS_Q8_0 = VECTOR && 32 % FS.length() == 0;
 
     /**
      * {@code dst[dstOff + i] = round(x[off + i] · 127 / max|x|)} for i &lt; count (half away from zero),
@@ -72,6 +75,58 @@ final class Int8Rows {
             dst.set(ValueLayout.JAVA_BYTE, dstOff + i, (byte) (int) t);
         }
         return max / 127f;
+    }
+
+    /**
+     * {@link #quantize} of a row of {@code count} values stored as Q8_0 blocks (34 bytes: an fp16 scale d,
+     * 32 int8 quants) from byte {@code offset} of {@code blocks}, decoded as {@code WeightRows.decode} decodes
+     * them: {@code q · d}, then {@code · tensorScale} unless that is 1. The same float operations value by
+     * value as decoding into a float row and quantizing that, so the same bytes and scale, but read straight
+     * from the blocks: no float row to write and read back. Also stores the row's sum of quants in
+     * {@code sums[sumIndex]}. Needs {@link #READS_Q8_0} and {@code count % 32 == 0}.
+     */
+    static float quantizeQ8_0(MemorySegment blocks, long offset, int count, float tensorScale, MemorySegment dst, long dstOff,
+                              int[] sums, int sumIndex) {
+        boolean scaled = tensorScale != 1f;
+        long end = offset + count / 32 * 34L;
+        FloatVector m = FloatVector.zero(FS);
+        for (long b = offset; b < end; b += 34) {
+            float d = Float.float16ToFloat(blocks.get(I16, b));
+            for (int j = 0; j < 32; j += FS.length()) {
+                FloatVector x = decoded(blocks, b + 2 + j, d, scaled, tensorScale);
+                m = m.max(x.abs());
+            }
+        }
+        float max = m.reduceLanes(VectorOperators.MAX);
+        if (!(max > 0f && max < Float.POSITIVE_INFINITY)) {
+            dst.asSlice(dstOff, count).fill((byte) 0);
+            sums[sumIndex] = 0;
+            return max == 0f ? 0f : Float.NaN;
+        }
+        float inv = 127f / max;
+        FloatVector half = FloatVector.broadcast(FS, 0.5f);
+        FloatVector minusHalf = FloatVector.broadcast(FS, -0.5f);
+        IntVector sum = IntVector.zero(IS);
+        long o = dstOff;
+        for (long b = offset; b < end; b += 34) {
+            float d = Float.float16ToFloat(blocks.get(I16, b));
+            for (int j = 0; j < 32; j += FS.length(), o += FS.length()) {
+                FloatVector t = decoded(blocks, b + 2 + j, d, scaled, tensorScale).mul(inv);
+                t = t.add(half.blend(minusHalf, t.lt(0f)));
+                IntVector q = (IntVector) t.convertShape(VectorOperators.F2I, IS, 0);
+                sum = sum.add(q);
+                ((ByteVector) q.convertShape(VectorOperators.I2B, BS, 0)).intoMemorySegment(dst, o, ByteOrder.LITTLE_ENDIAN);
+            }
+        }
+        sums[sumIndex] = sum.reduceLanes(VectorOperators.ADD);
+        return max / 127f;
+    }
+
+    /** One vector of a Q8_0 block's values: quants · d (· tensorScale), two roundings as the decoder does. */
+    private static FloatVector decoded(MemorySegment blocks, long at, float d, boolean scaled, float tensorScale) {
+        FloatVector x = ((FloatVector) ByteVector.fromMemorySegment(BS, blocks, at, ByteOrder.LITTLE_ENDIAN)
+                .convertShape(VectorOperators.B2F, FS, 0)).mul(d);
+        return scaled ? x.mul(tensorScale) : x;
     }
 
     /**

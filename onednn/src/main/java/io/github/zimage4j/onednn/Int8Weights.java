@@ -1,13 +1,13 @@
 package io.github.zimage4j.onednn;
 
 import io.github.zimage4j.io.DType;
+import io.github.zimage4j.io.ResidentPages;
 import io.github.zimage4j.kernels.Parallel;
-import io.github.zimage4j.kernels.WeightConversion;
+import io.github.zimage4j.kernels.WeightPreparation;
 import io.github.zimage4j.kernels.WeightRows;
 import io.github.zimage4j.tensor.Linear;
 import io.github.zimage4j.tensor.StoredTensor;
 
-import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.util.Collections;
@@ -39,7 +39,7 @@ final class Int8Weights {
      * each row's quants (for the activations' zero points, see {@link Int8Rows#epilogue}).
      */
     record Rows(MemorySegment source, float sourceScale, int out, int in, MemorySegment quants, float[] scales, int[] sums,
-                Arena arena) {
+                HugePages memory) {
         long bytes() {
             return quants.byteSize() + 8L * scales.length;
         }
@@ -65,61 +65,106 @@ final class Int8Weights {
                 && r.sourceScale == w.scale() && r.out == w.dim(0) && r.in == w.dim(1);
     }
 
-    /** Converts every layer weight this class converts and does not hold yet; reports all the layers' converted weights (once each). */
-    WeightConversion convert(List<Linear> layers) {
+    /** Weights read ahead of the one converting. */
+    private static final int PREFETCH_AHEAD = 2;
+
+    /** What {@link #convert(List, String)} reports. */
+    static final String WHAT = "Q8_0 weights to per-row int8";
+
+    /**
+     * Converts every layer weight this class converts and does not hold yet. Returns all the layers' converted
+     * weights (once each, converted now or earlier), reported to {@link WeightPreparation}'s listeners where
+     * any was converted now.
+     */
+    WeightPreparation convert(List<Linear> layers, String backend) {
         long t0 = System.nanoTime();
         freeClosed();
+        int convertedNow = 0;
         Set<Rows> held = Collections.newSetFromMap(new IdentityHashMap<>());
-        for (Linear layer : layers) {
-            StoredTensor w = layer.weight();
-            if (!converts(w)) {
-                continue;
-            }
+        List<StoredTensor> weights = layers.stream().map(Linear::weight).filter(Int8Weights::converts).toList();
+        int prefetched = -1;
+        for (int i = 0; i < weights.size(); i++) {
+            StoredTensor w = weights.get(i);
             Rows r = find(w);
             if (r == null) {
+                // The file's next weights are read ahead while this one converts: from a cold page cache the
+                // conversion is otherwise bound by reading 128 KB per page fault.
+                for (int next = Math.max(prefetched + 1, i); next < weights.size() && next <= i + PREFETCH_AHEAD; next++) {
+                    ResidentPages.prefetch(weights.get(next).data());
+                    prefetched = next;
+                }
                 r = convert(w);
+                convertedNow++;
                 Rows old = byAddress.put(w.data().address(), r);
                 if (old != null) {
-                    old.arena.close();
+                    old.memory.close();
                 }
             }
             held.add(r);
         }
         long bytes = held.stream().mapToLong(Rows::bytes).sum();
-        return held.isEmpty() ? WeightConversion.NONE : new WeightConversion("int8", held.size(), bytes, System.nanoTime() - t0);
+        if (held.isEmpty()) {
+            return WeightPreparation.NONE;
+        }
+        WeightPreparation done = new WeightPreparation(backend, WHAT, "int8", held.size(), bytes, (System.nanoTime() - t0) / 1e9);
+        return convertedNow > 0 ? WeightPreparation.report(done) : done;
     }
 
     private void freeClosed() {
         for (Iterator<Rows> it = byAddress.values().iterator(); it.hasNext(); ) {
             Rows r = it.next();
             if (!r.source.scope().isAlive()) {
-                r.arena.close();
+                r.memory.close();
                 it.remove();
             }
         }
     }
 
-    /** Rows in parallel; each row is decoded exactly as the Java kernels decode it, then quantized on its own. */
+    /** Rows per task of the conversion: enough work per task to amortize handing it out. */
+    private static final int ROWS_PER_TASK = 8;
+
+    /**
+     * Rows in parallel over the compute pool, each quantized on its own, into fresh huge pages (see
+     * {@link HugePages}: writing 6 GB of small pages was a storm of page faults). Each value is the float
+     * the Java kernels decode; on vector hardware ({@link Int8Rows#READS_Q8_0}) the row is requantized
+     * straight from its blocks, else decoded into a float row first: the same bytes either way.
+     */
     static Rows convert(StoredTensor w) {
         int n = (int) w.dim(0);
         int k = (int) w.dim(1);
-        Arena arena = Arena.ofShared();
-        MemorySegment q = arena.allocate((long) n * k, 64);
+        HugePages memory = new HugePages((long) n * k);
+        MemorySegment q = memory.data();
         float[] scales = new float[n];
         int[] sums = new int[n];
-        Parallel.get().forEach(n, j -> {
-            float[][] holder = ROW.get();
-            if (holder[0].length < k) {
-                holder[0] = new float[k];
+        boolean direct = Int8Rows.READS_Q8_0 && k % 32 == 0;
+        long rowBytes = k / 32 * 34L;
+        Parallel.get().forEach((n + ROWS_PER_TASK - 1) / ROWS_PER_TASK, task -> {
+            for (int j = task * ROWS_PER_TASK, end = Math.min(n, j + ROWS_PER_TASK); j < end; j++) {
+                if (direct) {
+                    scales[j] = Int8Rows.quantizeQ8_0(w.data(), j * rowBytes, k, w.scale(), q, (long) j * k, sums, j);
+                } else {
+                    scales[j] = decodeAndQuantize(w, j, k, q);
+                    sums[j] = sum(q, (long) j * k, k);
+                }
             }
-            WeightRows.decode(w, (long) j * k, k, holder[0], 0);
-            scales[j] = Int8Rows.quantize(holder[0], 0, k, q, (long) j * k);
-            int sum = 0;
-            for (int i = 0; i < k; i++) {
-                sum += q.get(ValueLayout.JAVA_BYTE, (long) j * k + i);
-            }
-            sums[j] = sum;
         });
-        return new Rows(w.data(), w.scale(), n, k, q, scales, sums, arena);
+        return new Rows(w.data(), w.scale(), n, k, q, scales, sums, memory);
+    }
+
+    private static float decodeAndQuantize(StoredTensor w, int j, int k, MemorySegment q) {
+        float[][] holder = ROW.get();
+        if (holder[0].length < k) {
+            holder[0] = new float[k];
+        }
+        WeightRows.decode(w, (long) j * k, k, holder[0], 0);
+        return Int8Rows.quantize(holder[0], 0, k, q, (long) j * k);
+    }
+
+    private static int sum(MemorySegment q, long off, int count) {
+        int sum = 0;
+        for (int i = 0; i < count; i++) {
+            sum += q.get(ValueLayout.JAVA_BYTE, off + i);
+        }
+        return sum;
     }
 }

@@ -8,7 +8,7 @@ import io.github.zimage4j.kernels.Conv2d;
 import io.github.zimage4j.kernels.FlashAttention;
 import io.github.zimage4j.kernels.JavaBackend;
 import io.github.zimage4j.kernels.Parallel;
-import io.github.zimage4j.kernels.WeightConversion;
+import io.github.zimage4j.kernels.WeightPreparation;
 import io.github.zimage4j.kernels.WeightRows;
 import io.github.zimage4j.tensor.Linear;
 import io.github.zimage4j.tensor.StoredTensor;
@@ -99,11 +99,11 @@ final class OneDnnBackend extends HostBackend {
      * load): the weights then stay on the bf16 path.
      */
     @Override
-    public synchronized WeightConversion prepareWeights(List<Linear> layers) {
+    public synchronized WeightPreparation prepareWeights(List<Linear> layers) {
         if (!int8Units || "off".equals(System.getProperty("zimage.int8"))) {
-            return WeightConversion.NONE;
+            return WeightPreparation.NONE;
         }
-        return int8Weights.convert(layers);
+        return int8Weights.convert(layers, name());
     }
 
     @Override

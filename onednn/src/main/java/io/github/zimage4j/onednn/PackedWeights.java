@@ -1,6 +1,7 @@
 package io.github.zimage4j.onednn;
 
 import io.github.zimage4j.io.ResidentPages;
+import io.github.zimage4j.kernels.WeightPreparation;
 import io.github.zimage4j.tensor.StoredTensor;
 
 import java.io.IOException;
@@ -32,7 +33,8 @@ import java.util.function.Supplier;
  * weight's mapped pages leave the resident set ({@link ResidentPages#releaseWithin}), so the process
  * holds one copy, not two; the file stays in the OS page cache. One notice line per batch of decisions
  * (printed when a decided weight is used again, i.e. after a whole pass over the model) says how many
- * bytes were packed, on what grounds, and whether any original could not be dropped.
+ * bytes were packed, on what grounds, and whether any original could not be dropped. Each copy is also
+ * reported to {@link WeightPreparation}'s listeners as it is made, so a benchmark can tell which stage paid for it.
  *
  * <p>A packed copy is keyed by the weight's address and shape and watches the source memory's scope: when
  * that memory is freed (the model closed, a merged LoRA copy collected), the copy is dropped instead of
@@ -42,6 +44,8 @@ final class PackedWeights {
 
     /** Memory kept free under AUTO besides the heap's room to grow: native buffers and later stages (the VAE). */
     static final long MARGIN_BYTES = 2L << 30;
+    /** What a copy is reported as ({@link WeightPreparation}). */
+    static final String WHAT = "bf16 weights copied into oneDNN's blocked layout (prepack)";
     /** Rows of the product used to ask for a layout: oneDNN picks the same one for 8 to 4160 rows. */
     private static final int LAYOUT_ROWS = 256;
 
@@ -205,7 +209,9 @@ final class PackedWeights {
         HugePages memory = new HugePages(layout.bytes());
         layout.reorder().execute(src, memory.data());
         long released = ResidentPages.releaseWithin(src);
-        packNanos += System.nanoTime() - t0;
+        long nanos = System.nanoTime() - t0;
+        packNanos += nanos;
+        WeightPreparation.report(new WeightPreparation("onednn", WHAT, null, 1, layout.bytes(), nanos / 1e9));
         e.memory = memory;
         e.packed = new Packed(memory.data(), layout);
         e.state = State.PACKED;

@@ -7,7 +7,7 @@ import io.github.zimage4j.io.DType;
 import io.github.zimage4j.io.Json;
 import io.github.zimage4j.io.SafeTensors;
 import io.github.zimage4j.io.TensorSource;
-import io.github.zimage4j.kernels.WeightConversion;
+import io.github.zimage4j.kernels.WeightPreparation;
 import io.github.zimage4j.pipeline.Cancellation;
 import io.github.zimage4j.pipeline.Denoiser;
 import io.github.zimage4j.pipeline.GeneratedImage;
@@ -80,8 +80,8 @@ class Int8GoldenTest {
                          SafeTensors expected = SafeTensors.open(dir.resolve("outputs.safetensors"))) {
                         List<ZImageTransformer.Input> inputs = inputs(in);
                         ZImageTransformer int8 = new ZImageTransformer(weights, cfg, new OneDnnBackend(Dnnl.get()));
-                        WeightConversion c = int8.prepareWeights();
-                        assertTrue(c.converted(), "the 8-bit file has weights to convert");
+                        WeightPreparation c = int8.prepareWeights();
+                        assertTrue(c.prepared(), "the 8-bit file has weights to convert");
                         List<Tensor> got = int8.forward(inputs);
                         List<Tensor> bf16 = new ZImageTransformer(weights, cfg, new OneDnnBackend(Dnnl.get())).forward(inputs);
                         List<Tensor> fromBf16File = new ZImageTransformer(bf16Weights, cfg, new OneDnnBackend(Dnnl.get())).forward(inputs);
@@ -192,9 +192,9 @@ class Int8GoldenTest {
         }
         try (SafeTensors in = SafeTensors.open(dir.resolve("inputs.safetensors"));
              ZImagePipeline pipe = ZImagePipeline.load(files, new ZImagePipeline.Options("onednn", null))) {
-            assertEquals(int8, pipe.weightConversion().converted(), "8-bit weights converted at load");
+            assertEquals(int8, pipe.weightPreparation().prepared(), "8-bit weights converted at load");
             if (form == Form.BF16) {
-                assertFalse(pipe.weightConversion().converted(), "a bf16 file has nothing to convert");
+                assertFalse(pipe.weightPreparation().prepared(), "a bf16 file has nothing to convert");
             }
             Tensor init = Golden.tensor(in, "latents_init");
             GenerationRequest r = request.initialLatents(init.reshape(16, 1, init.dim(2), init.dim(3))).build();

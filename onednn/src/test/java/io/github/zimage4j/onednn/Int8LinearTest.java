@@ -2,7 +2,7 @@ package io.github.zimage4j.onednn;
 
 import io.github.zimage4j.io.DType;
 import io.github.zimage4j.kernels.JavaBackend;
-import io.github.zimage4j.kernels.WeightConversion;
+import io.github.zimage4j.kernels.WeightPreparation;
 import io.github.zimage4j.quantize.GgmlQuantizer;
 import io.github.zimage4j.tensor.Linear;
 import io.github.zimage4j.tensor.StoredTensor;
@@ -180,6 +180,72 @@ class Int8LinearTest {
         }
     }
 
+    /**
+     * The conversion against its rule, written out value by value here: each weight decoded as the Java kernels
+     * decode Q8_0 ({@code (float) q · d}, then {@code · scale} where the tensor has one), the row's scale
+     * {@code max|x| / 127}, each quant {@code x · (127 / max)} rounded half away from zero; rows of zeros
+     * and rows with a NaN or infinity give all-zero quants. Random quants (−128 included) and block scales over
+     * many magnitudes (subnormal, zero, negative, infinite, NaN), with and without a tensor scale (one that
+     * overflows too), widths from one block to a DiT row: every byte, scale and sum must match.
+     */
+    @Test
+    void conversionFollowsTheRequantizationRuleByteForByte() {
+        Random rnd = new Random(16);
+        try (Arena arena = Arena.ofShared()) {
+            for (int k : new int[]{32, 96, 3840}) {
+                for (float tensorScale : new float[]{1f, 0.37f, 3e37f}) {
+                    int n = 37;
+                    int blocks = n * k / 32;
+                    MemorySegment seg = arena.allocate(34L * blocks, 64);
+                    for (int b = 0; b < blocks; b++) {
+                        float d = (float) (rnd.nextGaussian() * Math.pow(2, rnd.nextInt(40) - 30));
+                        seg.set(I16, 34L * b, Float.floatToFloat16(d));
+                        for (int i = 0; i < 32; i++) {
+                            seg.set(ValueLayout.JAVA_BYTE, 34L * b + 2 + i, (byte) rnd.nextInt(256));
+                        }
+                    }
+                    int perRow = k / 32;
+                    seg.set(I16, 34L * (3 * perRow), (short) 0); // row 3: a block of zero scale
+                    for (int b = 5 * perRow; b < 6 * perRow; b++) { // row 5: zeros
+                        seg.set(I16, 34L * b, (short) 0);
+                    }
+                    seg.set(I16, 34L * (7 * perRow + perRow - 1), Float.floatToFloat16(Float.POSITIVE_INFINITY)); // row 7
+                    seg.set(I16, 34L * (11 * perRow), Float.floatToFloat16(Float.NaN)); // row 11
+                    seg.set(I16, 34L * (13 * perRow), Float.floatToFloat16(Float.MIN_VALUE)); // row 13: a subnormal scale
+                    StoredTensor w = new StoredTensor("w", "test", DType.Q8_0, new long[]{n, k}, seg, tensorScale);
+                    Int8Weights.Rows got = Int8Weights.convert(w);
+                    for (int r = 0; r < n; r++) {
+                        float[] x = new float[k];
+                        float max = 0f;
+                        for (int i = 0; i < k; i++) {
+                            long block = 34L * ((long) r * perRow + i / 32);
+                            x[i] = seg.get(ValueLayout.JAVA_BYTE, block + 2 + i % 32) * Float.float16ToFloat(seg.get(I16, block));
+                            if (tensorScale != 1f) {
+                                x[i] *= tensorScale;
+                            }
+                            max = Float.isNaN(x[i]) || Float.isNaN(max) ? Float.NaN : Math.max(max, Math.abs(x[i]));
+                        }
+                        boolean regular = max > 0f && max < Float.POSITIVE_INFINITY;
+                        String where = "k " + k + ", scale " + tensorScale + ", row " + r;
+                        assertEquals(max == 0f ? 0f : regular ? max / 127f : Float.NaN, got.scales()[r], where + ": scale");
+                        int sum = 0;
+                        for (int i = 0; i < k; i++) {
+                            byte want = 0;
+                            if (regular) {
+                                float t = x[i] * (127f / max);
+                                want = (byte) (int) (t + (t < 0f ? -0.5f : 0.5f));
+                            }
+                            assertEquals(want, got.quants().get(ValueLayout.JAVA_BYTE, (long) r * k + i), where + ", value " + i);
+                            sum += want;
+                        }
+                        assertEquals(sum, got.sums()[r], where + ": sum");
+                    }
+                    got.memory().close();
+                }
+            }
+        }
+    }
+
     /** The converted copy is found through another view of the same bytes, and forgotten with its mapping. */
     @Test
     void convertedWeightsLiveAsLongAsTheirSource() {
@@ -188,12 +254,13 @@ class Int8LinearTest {
         {
             StoredTensor w = gaussianQ8(arena, rnd, 64, 64);
             Linear layer = new Linear(w, null);
-            WeightConversion c = backend.prepareWeights(List.of(layer, new Linear(w.named("again"), null)));
+            WeightPreparation c = backend.prepareWeights(List.of(layer, new Linear(w.named("again"), null)));
             assertEquals(1, c.tensors(), "two views of one weight: one conversion");
             assertEquals("int8", c.products());
+            assertEquals("onednn", c.backend());
             assertEquals(64 * 64 + 8 * 64, c.bytes());
             Int8Weights weights = new Int8Weights();
-            weights.convert(List.of(layer));
+            weights.convert(List.of(layer), "test");
             assertNotNull(weights.find(w.named("renamed")), "found by its bytes");
             assertNull(weights.find(w.withScale(2f)), "another scale is another weight");
             arena.close();
@@ -205,7 +272,7 @@ class Int8LinearTest {
         try (Arena a = Arena.ofShared()) {
             StoredTensor f32 = new StoredTensor("f", "test", DType.F32, new long[]{64, 64}, a.allocate(64 * 64 * 4L, 64));
             Linear plain = new Linear(f32, null);
-            assertEquals(WeightConversion.NONE, backend.prepareWeights(List.of(plain)), "F32 weights are not converted");
+            assertEquals(WeightPreparation.NONE, backend.prepareWeights(List.of(plain)), "F32 weights are not converted");
             backend.linear(x, 0, 1, plain, out, 0);
         }
     }

@@ -3,6 +3,7 @@ package io.github.zimage4j.onednn;
 import io.github.zimage4j.io.DType;
 import io.github.zimage4j.io.RandomCheckpoint;
 import io.github.zimage4j.io.SafeTensors;
+import io.github.zimage4j.kernels.WeightPreparation;
 import io.github.zimage4j.tensor.FloatFormats;
 import io.github.zimage4j.tensor.Linear;
 import io.github.zimage4j.tensor.StoredTensor;
@@ -88,11 +89,18 @@ class PackedWeightsTest {
             new OneDnnBackend(Dnnl.get(), packing(Prepack.OFF, 0, 0, new ArrayList<>())).linear(x, 0, 64, layer, want, 0);
             PackedWeights packed = packing(Prepack.AUTO, 100 * GB, 2 * GB, notices);
             OneDnnBackend be = new OneDnnBackend(Dnnl.get(), packed);
-            for (int use = 1; use <= 3; use++) {
-                float[] got = new float[64 * n];
-                be.linear(x, 0, 64, layer, got, 0);
-                assertArrayEquals(want, got, "use " + use);
+            List<WeightPreparation> reports = new ArrayList<>();
+            try (WeightPreparation.Subscription s = WeightPreparation.listen(reports::add)) {
+                for (int use = 1; use <= 3; use++) {
+                    float[] got = new float[64 * n];
+                    be.linear(x, 0, 64, layer, got, 0);
+                    assertArrayEquals(want, got, "use " + use);
+                    assertEquals(use >= 2 ? 1 : 0, reports.size(), "the copy is reported once, when made; after use " + use);
+                }
             }
+            WeightPreparation copy = reports.getFirst();
+            assertEquals(new WeightPreparation("onednn", PackedWeights.WHAT, null, 1, copy.bytes(), copy.seconds()), copy);
+            assertTrue(copy.bytes() >= 2L * k * n && copy.seconds() > 0, copy.toString());
             long weightBytes = 2L * k * n;
             // The tensor starts past the header and a small bias: its first and last partial pages stay.
             assertTrue(packed.releasedBytes() > weightBytes - 2 * 4096 && packed.releasedBytes() <= weightBytes,
