@@ -94,6 +94,10 @@ final class Int8Weights {
                     prefetched = next;
                 }
                 r = convert(w);
+                // The converted rows are what the products read from now on: the file's pages leave the resident
+                // set (they stay in the page cache for the few-row calls that still decode them), so memory holds
+                // the 8-bit weights once, not twice.
+                ResidentPages.releaseWithin(w.data());
                 convertedNow++;
                 Rows old = byAddress.put(w.data().address(), r);
                 if (old != null) {
