@@ -20,11 +20,12 @@ import java.util.LinkedHashMap;
 import java.util.Map;
 
 /**
- * Attention as blocked products on oneDNN: for each block of BQ query rows and each group of heads,
+ * Attention as blocked products on oneDNN: for each block of at most BQ query rows (blocks of equal
+ * size) and each group of heads,
  * <pre>
  *   S[h] = Q_block[h] · K[h]ᵀ          (batched matmul, operands strided in place)
  *   P[h] = exp(S[h]·scale − max)        (row by row, vectorized Java, bf16 P where products are bf16)
- *   O_block[h] = P[h] · V[h] / Σ P[h]   (written straight into the output rows, then divided)
+ *   O_block[h] = P[h] · V[h] / Σ P[h]   (into one block's buffer, then divided into the output rows)
  * </pre>
  * so memory is at most {@link #SCORE_BYTES} of scores, never keys × keys. Heads go in groups as large
  * as that budget allows (all 30 DiT heads at 512², 7 at 1024²). Grouped-query heads broadcast K and V
@@ -34,7 +35,7 @@ import java.util.Map;
  */
 final class OneDnnAttention {
 
-    /** Query rows per block: the score block is heads × BQ × keys floats. */
+    /** Most query rows per block: the score block is heads × block rows × keys floats. */
     static final int BQ = 256;
     /** Most bytes of float32 scores per block: heads are taken in groups that fit. */
     static final long SCORE_BYTES = 32L << 20;
