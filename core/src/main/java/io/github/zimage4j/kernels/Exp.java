@@ -106,27 +106,6 @@ public final class Exp {
         return bits.reinterpretAsFloats().blend(0f, x.lt(EXP2_MIN_ARG));
     }
 
-    // 2^f on [−1/2, 1/2]: a relative-error minimax fit of degree 4 with the constant term 1 (error 2.9e-6).
-    private static final float B1 = 0.6931241750717163f;
-    private static final float B2 = 0.24024099111557007f;
-    private static final float B3 = 0.05590641498565674f;
-    private static final float B4 = 0.00958283618092537f;
-
-    /**
-     * {@code 2^x} for a result that is rounded to bfloat16 next: as {@link #exp2} (same range, same 0 below
-     * −125, NaN stays NaN), with a degree-4 polynomial, two multiply-adds fewer. Relative error below
-     * 3·10⁻⁶, about 1/1300 of bfloat16's half-ulp 2⁻⁹, so it moves a rounded value only where the float lies
-     * that close to a rounding boundary.
-     */
-    public static FloatVector exp2ForBf16(FloatVector x) {
-        FloatVector t = x.add(ROUNDER);
-        FloatVector f = x.sub(t.sub(ROUNDER));
-        FloatVector p = f.fma(B4, B3).fma(f, FloatVector.broadcast(S, B2)).fma(f, FloatVector.broadcast(S, B1))
-                .fma(f, FloatVector.broadcast(S, 1f));
-        IntVector bits = p.reinterpretAsInts().add(t.reinterpretAsInts().lanewise(VectorOperators.LSHL, 23));
-        return bits.reinterpretAsFloats().blend(0f, x.lt(EXP2_MIN_ARG));
-    }
-
     /** {@code 2^x}, bit for bit what {@link #exp2(FloatVector)} gives in a lane. */
     public static float exp2(float x) {
         float t = x + ROUNDER;

@@ -238,7 +238,7 @@ final class OneDnnAttention {
         FloatVector vsum = FloatVector.zero(FS);
         int j = 0;
         for (; j + VL <= n; j += VL) {
-            FloatVector e = Exp.exp2ForBf16(FloatVector.fromMemorySegment(FS, sn, 4 * (base + j), ByteOrder.LITTLE_ENDIAN).fma(sc, sh));
+            FloatVector e = Exp.exp2(FloatVector.fromMemorySegment(FS, sn, 4 * (base + j), ByteOrder.LITTLE_ENDIAN).fma(sc, sh));
             vsum = vsum.add(e);
             // Round to nearest even (e ≥ 0; a NaN stays a NaN).
             IntVector bits = e.reinterpretAsInts();
@@ -247,7 +247,7 @@ final class OneDnnAttention {
         }
         if (j < n) {
             VectorMask<Float> m = FS.indexInRange(j, n);
-            FloatVector e = Exp.exp2ForBf16(FloatVector.fromMemorySegment(FS, sn, 4 * (base + j), ByteOrder.LITTLE_ENDIAN, m).fma(sc, sh))
+            FloatVector e = Exp.exp2(FloatVector.fromMemorySegment(FS, sn, 4 * (base + j), ByteOrder.LITTLE_ENDIAN, m).fma(sc, sh))
                     .blend(0f, m.not());
             vsum = vsum.add(e);
             IntVector bits = e.reinterpretAsInts();
