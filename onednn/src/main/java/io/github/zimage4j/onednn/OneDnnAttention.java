@@ -20,11 +20,12 @@ import java.util.LinkedHashMap;
 import java.util.Map;
 
 /**
- * Attention as blocked products on oneDNN: for each block of BQ query rows and each group of heads,
+ * Attention as blocked products on oneDNN: for each block of at most BQ query rows (blocks of equal
+ * size) and each group of heads,
  * <pre>
  *   S[h] = Q_block[h] · K[h]ᵀ          (batched matmul, operands strided in place)
  *   P[h] = exp(S[h]·scale − max)        (row by row, vectorized Java, bf16 P where products are bf16)
- *   O_block[h] = P[h] · V[h] / Σ P[h]   (written straight into the output rows, then divided)
+ *   O_block[h] = P[h] · V[h] / Σ P[h]   (into one block's buffer, then divided into the output rows)
  * </pre>
  * so memory is at most {@link #SCORE_BYTES} of scores, never keys × keys. Heads go in groups as large
  * as that budget allows (all 30 DiT heads at 512², 7 at 1024²). Grouped-query heads broadcast K and V
@@ -34,7 +35,7 @@ import java.util.Map;
  */
 final class OneDnnAttention {
 
-    /** Query rows per block: the score block is heads × BQ × keys floats. */
+    /** Most query rows per block: the score block is heads × block rows × keys floats. */
     static final int BQ = 256;
     /** Most bytes of float32 scores per block: heads are taken in groups that fit. */
     static final long SCORE_BYTES = 32L << 20;
@@ -108,14 +109,17 @@ final class OneDnnAttention {
         Bf16.copy(q.data(), q.offset(), sq * qw, qn, bf16);
         Bf16.copy(k.data(), k.offset(), keys * kw, kn, bf16);
         Bf16.copy(v.data(), v.offset(), keys * kw, vn, bf16);
-        MemorySegment on = oBuf.ensure((long) sq * qw * 4);
-        int bq0 = Math.min(BQ, sq);
+        // Blocks of equal size, at most BQ rows: a short last block would run its products less efficiently.
+        int blocks = (sq + BQ - 1) / BQ;
+        int bq0 = (sq + blocks - 1) / blocks;
+        // One block's unnormalized output rows: small enough to stay in cache until they are divided into out.
+        MemorySegment on = oBuf.ensure((long) bq0 * qw * 4);
         // Key/value heads per group: as many as keep the score block within its budget.
         int group = (int) Math.clamp(scoreBytes / ((long) rep * bq0 * keys * 4), 1, kh);
         MemorySegment sn = sBuf.ensure((long) group * rep * bq0 * keys * 4);
         MemorySegment pn = pBuf.ensure((long) group * rep * bq0 * keys * es);
         int causalShift = s.causal() ? keys - sq : Integer.MIN_VALUE;
-        float[] inverseSums = new float[group * rep * bq0];
+        float[] inverseSums = new float[s.heads() * bq0];
         for (int b0 = 0; b0 < sq; b0 += bq0) {
             int bq = Math.min(bq0, sq - b0);
             for (int g0 = 0; g0 < kh; g0 += group) {
@@ -123,12 +127,11 @@ final class OneDnnAttention {
                 Pair mm = pair(new Key(bq, keys, gn, rep, hd, qw, kw, bf16));
                 long qCol = (long) g0 * rep * hd;
                 mm.scores().execute(qn.asSlice(((long) b0 * qw + qCol) * es), kn.asSlice((long) g0 * hd * es), MemorySegment.NULL, sn, scratch);
-                exponentials(sn, pn, gn * rep * bq, bq, keys, b0, s.scale(), causalShift, bf16, inverseSums);
-                mm.values().execute(pn, vn.asSlice((long) g0 * hd * es), MemorySegment.NULL, on.asSlice(((long) b0 * qw + qCol) * 4), scratch);
-                normalize(on, b0, bq, gn * rep, hd, qw, qCol, inverseSums);
+                exponentials(sn, pn, gn * rep * bq, bq, keys, b0, s.scale(), causalShift, bf16, inverseSums, g0 * rep * bq);
+                mm.values().execute(pn, vn.asSlice((long) g0 * hd * es), MemorySegment.NULL, on.asSlice(qCol * 4), scratch);
             }
+            normalize(on, bq, s.heads(), hd, qw, inverseSums, out, b0);
         }
-        MemorySegment.copy(on, Bf16.F32, 0, out.data(), out.offset(), sq * qw);
     }
 
     private Pair pair(Key key) {
@@ -176,7 +179,7 @@ final class OneDnnAttention {
      * and a row's values do not depend on where it falls in a vector.
      */
     private static void exponentials(MemorySegment sn, MemorySegment pn, int rows, int bq, int keys, int b0, float scale,
-                                     int causalShift, boolean bf16, float[] inverseSums) {
+                                     int causalShift, boolean bf16, float[] inverseSums, int sumsOff) {
         int perTask = Math.max(1, rows / (Parallel.get().threads() * 8));
         int tasks = (rows + perTask - 1) / perTask;
         float log2Scale = scale * LOG2E;
@@ -192,7 +195,7 @@ final class OneDnnAttention {
                     int es = bf16 ? 2 : 4;
                     pn.asSlice(es * (base + visible), (long) es * (keys - visible)).fill((byte) 0);
                 }
-                inverseSums[r] = 1f / sum;
+                inverseSums[sumsOff + r] = 1f / sum;
             }
         });
     }
@@ -275,21 +278,23 @@ final class OneDnnAttention {
         return Lanes.sum(vsum);
     }
 
-    /** Divides each head's output row of this block by its probability sum. */
-    private static void normalize(MemorySegment on, int b0, int bq, int heads, int hd, long qw, long col0, float[] inverseSums) {
-        for (int h = 0; h < heads; h++) {
-            for (int i = 0; i < bq; i++) {
-                FloatVector inv = FloatVector.broadcast(FS, inverseSums[h * bq + i]);
-                long off = 4 * ((b0 + i) * qw + col0 + (long) h * hd);
+    /** Output rows b0.. of this block: each head's P·V row divided by its probability sum, into {@code out}. */
+    private static void normalize(MemorySegment on, int bq, int heads, int hd, int qw, float[] inverseSums, Operand out, int b0) {
+        float[] dst = out.data();
+        Parallel.get().forEach(bq, i -> {
+            int o = out.offset() + (b0 + i) * out.stride();
+            for (int h = 0; h < heads; h++) {
+                float inv = inverseSums[h * bq + i];
+                FloatVector vinv = FloatVector.broadcast(FS, inv);
+                long off = 4L * ((long) i * qw + (long) h * hd);
                 int d = 0;
-                for (; d + FS.length() <= hd; d += FS.length()) {
-                    FloatVector.fromMemorySegment(FS, on, off + 4L * d, ByteOrder.LITTLE_ENDIAN).mul(inv)
-                            .intoMemorySegment(on, off + 4L * d, ByteOrder.LITTLE_ENDIAN);
+                for (; d + VL <= hd; d += VL) {
+                    FloatVector.fromMemorySegment(FS, on, off + 4L * d, ByteOrder.LITTLE_ENDIAN).mul(vinv).intoArray(dst, o + h * hd + d);
                 }
                 for (; d < hd; d++) {
-                    on.set(Bf16.F32, off + 4L * d, on.get(Bf16.F32, off + 4L * d) * inverseSums[h * bq + i]);
+                    dst[o + h * hd + d] = on.get(Bf16.F32, off + 4L * d) * inv;
                 }
             }
-        }
+        });
     }
 }
