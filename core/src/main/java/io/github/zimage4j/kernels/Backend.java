@@ -55,7 +55,11 @@ public interface Backend {
     /** {@code dst[dstOff, dstOff + n) = src[srcOff, srcOff + n)} within the backend. */
     void copy(Activation src, int srcOff, Activation dst, int dstOff, int n);
 
-    /** The activation is not used any more (device memory is returned at once; the CPU backends leave it to the collector). */
+    /**
+     * The activation is not used any more, by anyone: the backend may hand its memory out again at once
+     * (device memory is returned; the CPU backends reuse large arrays for later allocations of the same
+     * length). Releasing it twice, or using it afterwards, corrupts whatever the memory was given to.
+     */
     default void release(Activation a) {
     }
 

@@ -13,8 +13,11 @@ import java.util.Arrays;
  */
 public abstract class HostBackend implements Backend {
 
-    /** A host activation: the array itself. */
-    public record HostArray(float[] data) implements Activation {
+    /**
+     * A host activation: the array itself. {@code recyclable}: the backend allocated the array, so it may
+     * hand it out again once released (an uploaded array stays the caller's).
+     */
+    public record HostArray(float[] data, boolean recyclable) implements Activation {
         @Override
         public int length() {
             return data.length;
@@ -100,14 +103,25 @@ public abstract class HostBackend implements Backend {
 
     // ---------------------------------------------------------------- the seam, on arrays
 
+    /** Released activations, reused by later allocations of the same length; a quarter of the heap at most. */
+    private final ArrayPool pool = new ArrayPool(Runtime.getRuntime().maxMemory() / 4);
+
     @Override
     public final Activation allocate(int floats) {
-        return new HostArray(new float[floats]);
+        return new HostArray(pool.take(floats), true);
     }
 
     @Override
     public final Activation upload(float[] values) {
-        return new HostArray(values);
+        return new HostArray(values, false);
+    }
+
+    /** Keeps a large released activation for reuse ({@link ArrayPool}); the collector takes the rest. */
+    @Override
+    public final void release(Activation a) {
+        if (a instanceof HostArray h && h.recyclable()) {
+            pool.give(h.data());
+        }
     }
 
     @Override
