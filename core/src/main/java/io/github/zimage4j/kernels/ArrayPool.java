@@ -35,11 +35,17 @@ final class ArrayPool {
         this.maxBytes = maxBytes;
     }
 
-    /** An array of {@code floats} zeros: a released one if the pool holds one of that length, else new. */
-    float[] take(int floats) {
+    /**
+     * An array of {@code floats}: a released one if the pool holds one of that length (cleared if
+     * {@code zeros}, else with its old values), else a new one.
+     */
+    float[] take(int floats, boolean zeros) {
         float[] a = floats >= MIN_FLOATS ? reuse(floats) : null;
         if (a == null) {
             return new float[floats];
+        }
+        if (!zeros) {
+            return a;
         }
         float[] cleared = a;
         Parallel.get().forEach((floats + CHUNK - 1) / CHUNK,

@@ -20,6 +20,10 @@ public final class GroupNorm {
     private GroupNorm() {
     }
 
+    /** A GroupNorm layer's parameters: per-channel scale and shift (affine), optionally followed by SiLU. */
+    public record Params(int groups, float[] weight, float[] bias, float eps, boolean silu) {
+    }
+
     private static final VectorSpecies<Float> S = FloatVector.SPECIES_PREFERRED;
     private static final int VL = S.length();
     /** Floats per parallel run: large enough to amortize the task, small enough for float partial sums. */
@@ -35,44 +39,13 @@ public final class GroupNorm {
      */
     public static void groupNorm(float[] x, int xOff, int pixels, int channels, int groups, float[] weight, float[] bias,
                                  float eps, boolean silu, float[] out, int outOff) {
-        if (groups < 1 || channels % groups != 0) {
-            throw new IllegalArgumentException(channels + " channels cannot form " + groups + " groups");
-        }
-        if (weight.length != channels || bias.length != channels) {
-            throw new IllegalArgumentException("GroupNorm over " + channels + " channels got " + weight.length
-                    + " scales and " + bias.length + " shifts");
-        }
-        int perGroup = channels / groups;
-        double count = (double) pixels * perGroup;
+        float[] scale = new float[channels];
+        float[] shift = new float[channels];
+        affine(x, xOff, pixels, channels, groups, weight, bias, eps, scale, shift);
         int runPixels = Math.max(1, RUN_FLOATS / channels);
         int runs = (pixels + runPixels - 1) / runPixels;
 
-        // Pass 1: per run, group means and squared deviations from them (the run stays in cache).
-        RunMoments[] moments = new RunMoments[runs];
-        forRuns(runs, r -> moments[r] = runMoments(x, xOff, r * runPixels, Math.min(pixels, (r + 1) * runPixels),
-                channels, groups));
-        float[] scale = new float[channels];
-        float[] shift = new float[channels];
-        for (int g = 0; g < groups; g++) {
-            double n = 0;
-            double mean = 0;
-            double m2 = 0;
-            for (RunMoments m : moments) {
-                double nb = m.count();
-                double delta = m.mean()[g] - mean;
-                double total = n + nb;
-                mean += delta * nb / total;
-                m2 += m.m2()[g] + delta * delta * n * nb / total;
-                n = total;
-            }
-            float rstd = (float) (1.0 / Math.sqrt(m2 / count + eps));
-            for (int c = g * perGroup; c < (g + 1) * perGroup; c++) {
-                scale[c] = rstd * weight[c];
-                shift[c] = bias[c] - (float) mean * scale[c];
-            }
-        }
-
-        // Pass 2: normalize, scale, shift (and SiLU).
+        // The second pass over memory: normalize, scale, shift (and SiLU).
         forRuns(runs, r -> {
             int end = Math.min(pixels, (r + 1) * runPixels);
             for (int p = r * runPixels; p < end; p++) {
@@ -93,6 +66,49 @@ public final class GroupNorm {
                 }
             }
         });
+    }
+
+    /**
+     * The normalization as a per-channel affine map, {@code groupNorm(x)[c] = x[c]·scale[c] + shift[c]}
+     * ({@code scale = rstd_g·weight}, {@code shift = bias − mean_g·scale}), from one pass over x: a backend
+     * can then apply it while it copies x anyway (into a convolution's input).
+     */
+    public static void affine(float[] x, int xOff, int pixels, int channels, int groups, float[] weight, float[] bias,
+                              float eps, float[] scale, float[] shift) {
+        if (groups < 1 || channels % groups != 0) {
+            throw new IllegalArgumentException(channels + " channels cannot form " + groups + " groups");
+        }
+        if (weight.length != channels || bias.length != channels) {
+            throw new IllegalArgumentException("GroupNorm over " + channels + " channels got " + weight.length
+                    + " scales and " + bias.length + " shifts");
+        }
+        int perGroup = channels / groups;
+        double count = (double) pixels * perGroup;
+        int runPixels = Math.max(1, RUN_FLOATS / channels);
+        int runs = (pixels + runPixels - 1) / runPixels;
+
+        // Per run, group means and squared deviations from them (the run stays in cache).
+        RunMoments[] moments = new RunMoments[runs];
+        forRuns(runs, r -> moments[r] = runMoments(x, xOff, r * runPixels, Math.min(pixels, (r + 1) * runPixels),
+                channels, groups));
+        for (int g = 0; g < groups; g++) {
+            double n = 0;
+            double mean = 0;
+            double m2 = 0;
+            for (RunMoments m : moments) {
+                double nb = m.count();
+                double delta = m.mean()[g] - mean;
+                double total = n + nb;
+                mean += delta * nb / total;
+                m2 += m.m2()[g] + delta * delta * n * nb / total;
+                n = total;
+            }
+            float rstd = (float) (1.0 / Math.sqrt(m2 / count + eps));
+            for (int c = g * perGroup; c < (g + 1) * perGroup; c++) {
+                scale[c] = rstd * weight[c];
+                shift[c] = bias[c] - (float) mean * scale[c];
+            }
+        }
     }
 
     private static void forRuns(int runs, java.util.function.IntConsumer body) {

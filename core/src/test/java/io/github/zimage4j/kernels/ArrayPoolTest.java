@@ -14,18 +14,24 @@ class ArrayPoolTest {
     @Test
     void reusesAReleasedArrayOfTheSameLengthAsZeros() {
         ArrayPool pool = new ArrayPool(16L * N);
-        float[] a = pool.take(N);
+        float[] a = pool.take(N, true);
         java.util.Arrays.fill(a, 3f);
         a[N - 1] = -1f;
         pool.give(a);
-        assertNotSame(a, pool.take(N + 1), "another length is a new array");
-        float[] again = pool.take(N);
+        assertNotSame(a, pool.take(N + 1, true), "another length is a new array");
+        float[] again = pool.take(N, true);
         assertSame(a, again);
         for (float v : again) {
             assertEquals(0f, v);
         }
-        assertNotSame(a, pool.take(N), "an array is handed out once per release");
+        assertNotSame(a, pool.take(N, true), "an array is handed out once per release");
         assertEquals(0, pool.bytes());
+
+        again[5] = 7f;
+        pool.give(again);
+        float[] asIs = pool.take(N, false);
+        assertSame(a, asIs);
+        assertEquals(7f, asIs[5], "an output array is not cleared");
     }
 
     @Test
@@ -38,9 +44,9 @@ class ArrayPoolTest {
         pool.give(second);
         pool.give(third);
         assertEquals(8L * N, pool.bytes());
-        assertSame(third, pool.take(N));
-        assertSame(second, pool.take(N));
-        assertNotSame(first, pool.take(N), "the oldest went when the third came");
+        assertSame(third, pool.take(N, true));
+        assertSame(second, pool.take(N, true));
+        assertNotSame(first, pool.take(N, true), "the oldest went when the third came");
     }
 
     @Test
@@ -51,8 +57,8 @@ class ArrayPoolTest {
         float[] a = new float[N];
         pool.give(a);
         pool.give(a);
-        assertSame(a, pool.take(N));
-        assertNotSame(a, pool.take(N));
+        assertSame(a, pool.take(N, true));
+        assertNotSame(a, pool.take(N, true));
     }
 
     @Test

@@ -36,19 +36,22 @@ final class Bf16 {
 
     /** As {@link #store}, on the calling thread. */
     static void storeRun(float[] x, int off, int count, MemorySegment dst, long dstIndex) {
-        IntVector one = IntVector.broadcast(IS, 1);
-        IntVector half = IntVector.broadcast(IS, 0x7FFF);
         int i = 0;
         for (; i + FS.length() <= count; i += FS.length()) {
-            IntVector bits = FloatVector.fromArray(FS, x, off + i).reinterpretAsInts();
-            IntVector lsb = bits.lanewise(VectorOperators.LSHR, 16).and(one);
-            IntVector rounded = bits.add(half).add(lsb).lanewise(VectorOperators.LSHR, 16);
-            ((ShortVector) rounded.convertShape(VectorOperators.I2S, SS, 0))
-                    .intoMemorySegment(dst, 2 * (dstIndex + i), ByteOrder.LITTLE_ENDIAN);
+            storeVector(FloatVector.fromArray(FS, x, off + i), dst, dstIndex + i);
         }
         for (; i < count; i++) {
             dst.set(ValueLayout.JAVA_SHORT_UNALIGNED, 2 * (dstIndex + i), FloatFormats.floatToBf16(x[off + i]));
         }
+    }
+
+    /** {@code dst[dstIndex …] = bf16(v)} (element index), rounded to nearest even. */
+    static void storeVector(FloatVector v, MemorySegment dst, long dstIndex) {
+        IntVector bits = v.reinterpretAsInts();
+        IntVector lsb = bits.lanewise(VectorOperators.LSHR, 16).and(1);
+        IntVector rounded = bits.add(0x7FFF).add(lsb).lanewise(VectorOperators.LSHR, 16);
+        ((ShortVector) rounded.convertShape(VectorOperators.I2S, SS, 0))
+                .intoMemorySegment(dst, 2 * dstIndex, ByteOrder.LITTLE_ENDIAN);
     }
 
     /** Copies {@code count} floats to native memory as bf16 or float32. */
