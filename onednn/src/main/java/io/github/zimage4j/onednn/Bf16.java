@@ -20,7 +20,6 @@ final class Bf16 {
     }
 
     private static final VectorSpecies<Float> FS = FloatVector.SPECIES_PREFERRED;
-    private static final VectorSpecies<Integer> IS = IntVector.SPECIES_PREFERRED;
     private static final VectorSpecies<Short> SS = VectorSpecies.of(short.class, VectorShape.forBitSize(FS.vectorBitSize() / 2));
     static final ValueLayout.OfFloat F32 = ValueLayout.JAVA_FLOAT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
     private static final int CHUNK = 1 << 16;
@@ -38,20 +37,15 @@ final class Bf16 {
     static void storeRun(float[] x, int off, int count, MemorySegment dst, long dstIndex) {
         int i = 0;
         for (; i + FS.length() <= count; i += FS.length()) {
-            storeVector(FloatVector.fromArray(FS, x, off + i), dst, dstIndex + i);
+            IntVector bits = FloatVector.fromArray(FS, x, off + i).reinterpretAsInts();
+            IntVector lsb = bits.lanewise(VectorOperators.LSHR, 16).and(1);
+            IntVector rounded = bits.add(0x7FFF).add(lsb).lanewise(VectorOperators.LSHR, 16);
+            ((ShortVector) rounded.convertShape(VectorOperators.I2S, SS, 0))
+                    .intoMemorySegment(dst, 2 * (dstIndex + i), ByteOrder.LITTLE_ENDIAN);
         }
         for (; i < count; i++) {
             dst.set(ValueLayout.JAVA_SHORT_UNALIGNED, 2 * (dstIndex + i), FloatFormats.floatToBf16(x[off + i]));
         }
-    }
-
-    /** {@code dst[dstIndex …] = bf16(v)} (element index), rounded to nearest even. */
-    static void storeVector(FloatVector v, MemorySegment dst, long dstIndex) {
-        IntVector bits = v.reinterpretAsInts();
-        IntVector lsb = bits.lanewise(VectorOperators.LSHR, 16).and(1);
-        IntVector rounded = bits.add(0x7FFF).add(lsb).lanewise(VectorOperators.LSHR, 16);
-        ((ShortVector) rounded.convertShape(VectorOperators.I2S, SS, 0))
-                .intoMemorySegment(dst, 2 * dstIndex, ByteOrder.LITTLE_ENDIAN);
     }
 
     /** Copies {@code count} floats to native memory as bf16 or float32. */

@@ -10,6 +10,10 @@ import io.github.zimage4j.kernels.WeightRows;
 import io.github.zimage4j.tensor.FloatFormats;
 import io.github.zimage4j.tensor.StoredTensor;
 import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.IntVector;
+import jdk.incubator.vector.ShortVector;
+import jdk.incubator.vector.VectorOperators;
+import jdk.incubator.vector.VectorShape;
 import jdk.incubator.vector.VectorSpecies;
 
 import java.lang.foreign.Arena;
@@ -53,6 +57,7 @@ final class OneDnnConvolution {
     static final long BAND_BYTES = 32L << 20;
     private static final int MAX_PRIMITIVES = 64;
     private static final VectorSpecies<Float> S = FloatVector.SPECIES_PREFERRED;
+    private static final VectorSpecies<Short> SHORTS = VectorSpecies.of(short.class, VectorShape.forBitSize(S.vectorBitSize() / 2));
     private static final int CHUNK = 1 << 15;
 
     private final Dnnl dnnl;
@@ -407,7 +412,12 @@ final class OneDnnConvolution {
                     v = Exp.silu(v);
                 }
                 if (bf16) {
-                    Bf16.storeVector(v, dst, di + c);
+                    // Inline, as in Bf16.storeRun: a vector passed to a call that is not inlined is boxed.
+                    IntVector bits = v.reinterpretAsInts();
+                    IntVector lsb = bits.lanewise(VectorOperators.LSHR, 16).and(1);
+                    IntVector rounded = bits.add(0x7FFF).add(lsb).lanewise(VectorOperators.LSHR, 16);
+                    ((ShortVector) rounded.convertShape(VectorOperators.I2S, SHORTS, 0))
+                            .intoMemorySegment(dst, 2 * (di + c), ByteOrder.LITTLE_ENDIAN);
                 } else {
                     v.intoMemorySegment(dst, 4 * (di + c), ByteOrder.LITTLE_ENDIAN);
                 }
