@@ -36,6 +36,15 @@ public interface Backend {
     /** A new activation of {@code floats} zeros. */
     Activation allocate(int floats);
 
+    /**
+     * A new activation of {@code floats} unspecified values, for an operation that writes every one of them
+     * before anything reads it (a convolution's or linear layer's output, a norm's destination): no pass
+     * goes into clearing memory that is overwritten anyway. Default: {@link #allocate}.
+     */
+    default Activation allocateForOutput(int floats) {
+        return allocate(floats);
+    }
+
     /** A new activation holding {@code values}; the caller must not change the array afterwards (a CPU backend may keep it). */
     Activation upload(float[] values);
 
@@ -55,7 +64,11 @@ public interface Backend {
     /** {@code dst[dstOff, dstOff + n) = src[srcOff, srcOff + n)} within the backend. */
     void copy(Activation src, int srcOff, Activation dst, int dstOff, int n);
 
-    /** The activation is not used any more (device memory is returned at once; the CPU backends leave it to the collector). */
+    /**
+     * The activation is not used any more, by anyone: the backend may hand its memory out again at once
+     * (device memory is returned; the CPU backends reuse large arrays for later allocations of the same
+     * length). Releasing it twice, or using it afterwards, corrupts whatever the memory was given to.
+     */
     default void release(Activation a) {
     }
 
@@ -120,6 +133,22 @@ public interface Backend {
      */
     void conv2d(Activation x, int xOff, int height, int width, StoredTensor weight, float[] bias,
                 Conv2d.Geometry geometry, Activation out, int outOff, boolean accumulate);
+
+    /**
+     * {@code out = conv(groupNorm(x)) + bias} ({@code out +=} when accumulating): {@link #groupNorm} (with its
+     * SiLU) feeding {@link #conv2d}, x unchanged, with no normalized map in memory: a backend that copies x
+     * into its convolution's input anyway applies the normalization in that copy. The VAE's large maps are
+     * memory-bound, and this saves writing and reading the normalized one. Default: through a temporary.
+     */
+    default void normConv2d(Activation x, int xOff, int height, int width, GroupNorm.Params norm, StoredTensor weight,
+                            float[] bias, Conv2d.Geometry geometry, Activation out, int outOff, boolean accumulate) {
+        int channels = Math.toIntExact(weight.dim(1));
+        Activation normed = allocateForOutput(height * width * channels);
+        groupNorm(x, xOff, height * width, channels, norm.groups(), norm.weight(), norm.bias(), norm.eps(), norm.silu(),
+                normed, 0);
+        conv2d(normed, 0, height, width, weight, bias, geometry, out, outOff, accumulate);
+        release(normed);
+    }
 
     /** Channels-last GroupNorm with per-channel scale and shift, optionally then SiLU; see {@link GroupNorm#groupNorm}. */
     void groupNorm(Activation x, int xOff, int pixels, int channels, int groups, float[] weight, float[] bias,

@@ -13,8 +13,11 @@ import java.util.Arrays;
  */
 public abstract class HostBackend implements Backend {
 
-    /** A host activation: the array itself. */
-    public record HostArray(float[] data) implements Activation {
+    /**
+     * A host activation: the array itself. {@code recyclable}: the backend allocated the array, so it may
+     * hand it out again once released (an uploaded array stays the caller's).
+     */
+    public record HostArray(float[] data, boolean recyclable) implements Activation {
         @Override
         public int length() {
             return data.length;
@@ -98,16 +101,44 @@ public abstract class HostBackend implements Backend {
         GroupNorm.groupNorm(x, xOff, pixels, channels, groups, weight, bias, eps, silu, out, outOff);
     }
 
+    /** {@link Backend#normConv2d} on arrays: GroupNorm into a recycled temporary, then the convolution. */
+    public void normConv2d(float[] x, int xOff, int height, int width, GroupNorm.Params norm, StoredTensor weight,
+                           float[] bias, Conv2d.Geometry geometry, float[] out, int outOff, boolean accumulate) {
+        int channels = Math.toIntExact(weight.dim(1));
+        int pixels = height * width;
+        float[] normed = pool.take(pixels * channels, false);
+        groupNorm(x, xOff, pixels, channels, norm.groups(), norm.weight(), norm.bias(), norm.eps(), norm.silu(), normed, 0);
+        conv2d(normed, 0, height, width, weight, bias, geometry, out, outOff, accumulate);
+        pool.give(normed);
+    }
+
     // ---------------------------------------------------------------- the seam, on arrays
+
+    /** Released activations, reused by later allocations of the same length; a quarter of the heap at most. */
+    private final ArrayPool pool = new ArrayPool(Runtime.getRuntime().maxMemory() / 4);
 
     @Override
     public final Activation allocate(int floats) {
-        return new HostArray(new float[floats]);
+        return new HostArray(pool.take(floats, true), true);
+    }
+
+    /** A recycled array keeps its old values (or a new one its zeros). */
+    @Override
+    public final Activation allocateForOutput(int floats) {
+        return new HostArray(pool.take(floats, false), true);
     }
 
     @Override
     public final Activation upload(float[] values) {
-        return new HostArray(values);
+        return new HostArray(values, false);
+    }
+
+    /** Keeps a large released activation for reuse ({@link ArrayPool}); the collector takes the rest. */
+    @Override
+    public final void release(Activation a) {
+        if (a instanceof HostArray h && h.recyclable()) {
+            pool.give(h.data());
+        }
     }
 
     @Override
@@ -197,6 +228,13 @@ public abstract class HostBackend implements Backend {
     public final void conv2d(Activation x, int xOff, int height, int width, StoredTensor weight, float[] bias,
                              Conv2d.Geometry geometry, Activation out, int outOff, boolean accumulate) {
         conv2d(array(x), xOff, height, width, weight, bias, geometry, array(out), outOff, accumulate);
+    }
+
+    @Override
+    public final void normConv2d(Activation x, int xOff, int height, int width, GroupNorm.Params norm,
+                                 StoredTensor weight, float[] bias, Conv2d.Geometry geometry, Activation out, int outOff,
+                                 boolean accumulate) {
+        normConv2d(array(x), xOff, height, width, norm, weight, bias, geometry, array(out), outOff, accumulate);
     }
 
     @Override

@@ -40,11 +40,11 @@ final class AttentionBlock {
     /** Adds the attention output to x in place. */
     void forward(Backend be, FeatureMap x) {
         int tokens = x.pixels();
-        FeatureMap h = FeatureMap.allocate(be, x.height(), x.width(), channels);
+        FeatureMap h = FeatureMap.output(be, x.height(), x.width(), channels);
         groupNorm.apply(be, x, false, h);
-        Activation q = be.allocate(tokens * channels);
-        Activation k = be.allocate(tokens * channels);
-        Activation v = be.allocate(tokens * channels);
+        Activation q = be.allocateForOutput(tokens * channels);
+        Activation k = be.allocateForOutput(tokens * channels);
+        Activation v = be.allocateForOutput(tokens * channels);
         be.linear(h.data(), 0, tokens, toQ, q, 0);
         be.linear(h.data(), 0, tokens, toK, k, 0);
         be.linear(h.data(), 0, tokens, toV, v, 0);

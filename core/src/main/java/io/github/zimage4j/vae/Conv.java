@@ -23,9 +23,21 @@ record Conv(StoredTensor weight, float[] bias) {
 
     /** A new output map. */
     FeatureMap apply(Backend be, FeatureMap x, Conv2d.Geometry g) {
-        FeatureMap out = FeatureMap.allocate(be, g.outHeight(x.height(), kernel()), g.outWidth(x.width(), kernel()), outChannels());
+        FeatureMap out = FeatureMap.output(be, g.outHeight(x.height(), kernel()), g.outWidth(x.width(), kernel()), outChannels());
         be.conv2d(x.data(), 0, x.height(), x.width(), weight, bias, g, out.data(), 0, false);
         return out;
+    }
+
+    /** A new output map, {@code conv(norm(x))} (SiLU between if {@code silu}); x is unchanged. */
+    FeatureMap applyNormed(Backend be, Norm norm, boolean silu, FeatureMap x, Conv2d.Geometry g) {
+        FeatureMap out = FeatureMap.output(be, g.outHeight(x.height(), kernel()), g.outWidth(x.width(), kernel()), outChannels());
+        be.normConv2d(x.data(), 0, x.height(), x.width(), norm.params(silu), weight, bias, g, out.data(), 0, false);
+        return out;
+    }
+
+    /** {@code residual += conv(norm(x))} (SiLU between if {@code silu}). */
+    void addNormedTo(Backend be, Norm norm, boolean silu, FeatureMap x, Conv2d.Geometry g, FeatureMap residual) {
+        be.normConv2d(x.data(), 0, x.height(), x.width(), norm.params(silu), weight, bias, g, residual.data(), 0, true);
     }
 
     /** {@code residual += conv(x)}: the residual add fused into the convolution. */

@@ -18,8 +18,9 @@ record FeatureMap(Activation data, int height, int width, int channels) {
         }
     }
 
-    static FeatureMap allocate(Backend be, int height, int width, int channels) {
-        return new FeatureMap(be.allocate(size(height, width, channels)), height, width, channels);
+    /** A map for an operation to write in full (its values are unspecified until then). */
+    static FeatureMap output(Backend be, int height, int width, int channels) {
+        return new FeatureMap(be.allocateForOutput(size(height, width, channels)), height, width, channels);
     }
 
     private static int size(int height, int width, int channels) {

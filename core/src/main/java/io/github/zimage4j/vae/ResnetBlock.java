@@ -32,27 +32,17 @@ final class ResnetBlock {
     }
 
     /**
-     * Consumes x (its buffer is reused). Peak memory is three maps of the wider channel count, or
-     * {@code 2·in + 2·out} channels' worth with a shortcut conv.
+     * Consumes x (its buffer becomes the output, or is released). The normalized maps never exist in memory
+     * ({@link Backend#normConv2d}): peak memory is x, h and, with a shortcut conv, the output.
      */
     FeatureMap forward(Backend be, FeatureMap x) {
-        FeatureMap out;
-        FeatureMap h;
+        FeatureMap out = convShortcut != null ? convShortcut.apply(be, x, POINTWISE) : x; // conv2 accumulates into it
+        FeatureMap h = conv1.applyNormed(be, norm1, true, x, SAME3);
         if (convShortcut != null) {
-            out = convShortcut.apply(be, x, POINTWISE);
-            norm1.apply(be, x, true, x); // x is not needed any more: normalize in place
-            h = x;
-        } else {
-            out = x; // the residual; conv2 accumulates into it
-            h = FeatureMap.allocate(be, x.height(), x.width(), x.channels());
-            norm1.apply(be, x, true, h);
+            be.release(x.data());
         }
-        FeatureMap h2 = conv1.apply(be, h, SAME3);
-        be.release(h.data()); // not needed while conv2 runs
-        h = null;
-        norm2.apply(be, h2, true, h2);
-        conv2.addTo(be, h2, SAME3, out);
-        be.release(h2.data());
+        conv2.addNormedTo(be, norm2, true, h, SAME3, out);
+        be.release(h.data());
         return out;
     }
 }

@@ -63,8 +63,7 @@ final class VaeDecoder {
                 x = up;
             }
         }
-        normOut.apply(be, x, true, x);
-        FeatureMap image = convOut.apply(be, x, SAME3);
+        FeatureMap image = convOut.applyNormed(be, normOut, true, x, SAME3);
         be.release(x.data());
         return image;
     }

@@ -63,8 +63,7 @@ final class VaeEncoder {
             }
         }
         x = mid.forward(be, x);
-        normOut.apply(be, x, true, x);
-        FeatureMap moments = convOut.apply(be, x, SAME3);
+        FeatureMap moments = convOut.applyNormed(be, normOut, true, x, SAME3);
         be.release(x.data());
         return moments;
     }

@@ -20,7 +20,6 @@ final class Bf16 {
     }
 
     private static final VectorSpecies<Float> FS = FloatVector.SPECIES_PREFERRED;
-    private static final VectorSpecies<Integer> IS = IntVector.SPECIES_PREFERRED;
     private static final VectorSpecies<Short> SS = VectorSpecies.of(short.class, VectorShape.forBitSize(FS.vectorBitSize() / 2));
     static final ValueLayout.OfFloat F32 = ValueLayout.JAVA_FLOAT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
     private static final int CHUNK = 1 << 16;
@@ -36,13 +35,11 @@ final class Bf16 {
 
     /** As {@link #store}, on the calling thread. */
     static void storeRun(float[] x, int off, int count, MemorySegment dst, long dstIndex) {
-        IntVector one = IntVector.broadcast(IS, 1);
-        IntVector half = IntVector.broadcast(IS, 0x7FFF);
         int i = 0;
         for (; i + FS.length() <= count; i += FS.length()) {
             IntVector bits = FloatVector.fromArray(FS, x, off + i).reinterpretAsInts();
-            IntVector lsb = bits.lanewise(VectorOperators.LSHR, 16).and(one);
-            IntVector rounded = bits.add(half).add(lsb).lanewise(VectorOperators.LSHR, 16);
+            IntVector lsb = bits.lanewise(VectorOperators.LSHR, 16).and(1);
+            IntVector rounded = bits.add(0x7FFF).add(lsb).lanewise(VectorOperators.LSHR, 16);
             ((ShortVector) rounded.convertShape(VectorOperators.I2S, SS, 0))
                     .intoMemorySegment(dst, 2 * (dstIndex + i), ByteOrder.LITTLE_ENDIAN);
         }

@@ -6,6 +6,7 @@ import io.github.zimage4j.kernels.AttentionSpec;
 import io.github.zimage4j.kernels.HostBackend;
 import io.github.zimage4j.kernels.Conv2d;
 import io.github.zimage4j.kernels.FlashAttention;
+import io.github.zimage4j.kernels.GroupNorm;
 import io.github.zimage4j.kernels.JavaBackend;
 import io.github.zimage4j.kernels.Parallel;
 import io.github.zimage4j.kernels.WeightPreparation;
@@ -228,6 +229,24 @@ final class OneDnnBackend extends HostBackend {
         } else {
             fallback.conv2d(x, xOff, height, width, weight, bias, geometry, out, outOff, accumulate);
         }
+    }
+
+    /** The normalization applied in the convolution's input copy: the normalized map is never written. */
+    @Override
+    public synchronized void normConv2d(float[] x, int xOff, int height, int width, GroupNorm.Params norm,
+                                        StoredTensor weight, float[] bias, Conv2d.Geometry geometry, float[] out,
+                                        int outOff, boolean accumulate) {
+        if (!OneDnnConvolution.suits(weight, geometry)) {
+            super.normConv2d(x, xOff, height, width, norm, weight, bias, geometry, out, outOff, accumulate);
+            return;
+        }
+        int channels = Math.toIntExact(weight.dim(1));
+        float[] scale = new float[channels];
+        float[] shift = new float[channels];
+        GroupNorm.affine(x, xOff, height * width, channels, norm.groups(), norm.weight(), norm.bias(), norm.eps(),
+                scale, shift);
+        convolution.run(x, xOff, height, width, weight, bias, geometry, out, outOff, accumulate,
+                new OneDnnConvolution.Normalization(scale, shift, norm.silu()));
     }
 
     /** Tests: a smaller decode scratch, so small weights are decoded in several blocks. */

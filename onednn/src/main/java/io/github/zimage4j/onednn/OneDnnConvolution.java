@@ -1,15 +1,24 @@
 package io.github.zimage4j.onednn;
 
 import io.github.zimage4j.io.DType;
+import io.github.zimage4j.kernels.Activations;
 import io.github.zimage4j.kernels.Conv2d;
+import io.github.zimage4j.kernels.Exp;
+import io.github.zimage4j.kernels.GroupNorm;
 import io.github.zimage4j.kernels.Parallel;
 import io.github.zimage4j.kernels.WeightRows;
+import io.github.zimage4j.tensor.FloatFormats;
 import io.github.zimage4j.tensor.StoredTensor;
 import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.IntVector;
+import jdk.incubator.vector.ShortVector;
+import jdk.incubator.vector.VectorOperators;
+import jdk.incubator.vector.VectorShape;
 import jdk.incubator.vector.VectorSpecies;
 
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
 import java.nio.ByteOrder;
 import java.util.ArrayList;
 import java.util.HashMap;
@@ -48,6 +57,7 @@ final class OneDnnConvolution {
     static final long BAND_BYTES = 32L << 20;
     private static final int MAX_PRIMITIVES = 64;
     private static final VectorSpecies<Float> S = FloatVector.SPECIES_PREFERRED;
+    private static final VectorSpecies<Short> SHORTS = VectorSpecies.of(short.class, VectorShape.forBitSize(S.vectorBitSize() / 2));
     private static final int CHUNK = 1 << 15;
 
     private final Dnnl dnnl;
@@ -125,8 +135,21 @@ final class OneDnnConvolution {
                 && (g.upsample() == 1 || g.stride() == 1);
     }
 
+    /**
+     * A per-channel affine map (a GroupNorm's, {@link GroupNorm#affine}), optionally then SiLU, applied to the
+     * input as it is copied into the source band: the convolution of the normalized map, which never exists.
+     */
+    record Normalization(float[] scale, float[] shift, boolean silu) {
+    }
+
     void run(float[] x, int xOff, int height, int width, StoredTensor weight, float[] b, Conv2d.Geometry g,
              float[] out, int outOff, boolean accumulate) {
+        run(x, xOff, height, width, weight, b, g, out, outOff, accumulate, null);
+    }
+
+    /** {@code out = conv(norm(x)) + b} (or {@code +=}); norm null for x as is. */
+    void run(float[] x, int xOff, int height, int width, StoredTensor weight, float[] b, Conv2d.Geometry g,
+             float[] out, int outOff, boolean accumulate, Normalization norm) {
         Conv2d.checkArguments(x, xOff, height, width, weight, b, g, out, outOff);
         int cout = Math.toIntExact(weight.dim(0));
         int cin = Math.toIntExact(weight.dim(1));
@@ -140,6 +163,10 @@ final class OneDnnConvolution {
         int padRight = g.upsample() == 1 ? g.padRight() : ax.grid() - 1 + ax.kernel() - width - padLeft;
         if (padLeft < 0 || padRight < 0) {
             // Never for the padding a model uses; the Java kernel handles any geometry.
+            if (norm != null) {
+                x = normalized(x, xOff, height * width, Math.toIntExact(weight.dim(1)), norm);
+                xOff = 0;
+            }
             Conv2d.conv2d(x, xOff, height, width, weight, b, g, out, outOff, accumulate);
             return;
         }
@@ -166,7 +193,7 @@ final class OneDnnConvolution {
             Cached e = primitive(shape);
             MemorySegment wei = weights(weight, g, ay, ax, e);
             MemorySegment s = src.ensure(srcRow * srcH);
-            copyIn(x, xOff, height, width, cin, y0 * ay.stride() + ay.base(), srcH, s, bf16);
+            copyIn(x, xOff, height, width, cin, y0 * ay.stride() + ay.base(), srcH, s, bf16, norm);
             MemorySegment d = dst.ensure(dstRow * rows);
             e.primitive().execute(s, wei, biasSeg, d, scratch);
             if (phases == 1) {
@@ -330,7 +357,7 @@ final class OneDnnConvolution {
      * Input rows [row0, row0 + rows) of x into the source band, rows outside the image as zeros.
      */
     private static void copyIn(float[] x, int xOff, int height, int width, int cin, int row0, int rows,
-                               MemorySegment s, boolean bf16) {
+                               MemorySegment s, boolean bf16, Normalization norm) {
         long rowElems = (long) width * cin;
         int first = Math.max(0, row0);
         int end = Math.min(height, row0 + rows);
@@ -348,7 +375,15 @@ final class OneDnnConvolution {
         int count = Math.toIntExact((end - first) * rowElems);
         int off = xOff + Math.toIntExact(first * rowElems);
         long at = (first - row0) * rowElems;
-        if (bf16) {
+        if (norm != null) {
+            int pixels = count / cin;
+            int perTask = Math.max(1, CHUNK / cin);
+            Parallel.get().forEach((pixels + perTask - 1) / perTask, t -> {
+                int p0 = t * perTask;
+                int n = Math.min(perTask, pixels - p0);
+                storeNormalized(x, off + p0 * cin, n, cin, norm, s, at + (long) p0 * cin, bf16);
+            });
+        } else if (bf16) {
             Bf16.store(x, off, count, s, at);
         } else {
             Parallel.get().forEach((count + CHUNK - 1) / CHUNK, t -> {
@@ -356,6 +391,58 @@ final class OneDnnConvolution {
                 MemorySegment.copy(x, off + i, s, Bf16.F32, 4 * (at + i), Math.min(CHUNK, count - i));
             });
         }
+    }
+
+    /**
+     * {@code dst = norm(x)} over {@code pixels} pixels of {@code channels}, as bf16 or f32: the same float
+     * operations as {@link GroupNorm#groupNorm}'s output pass, so the values are those it would have written.
+     */
+    private static void storeNormalized(float[] x, int off, int pixels, int channels, Normalization norm,
+                                        MemorySegment dst, long dstIndex, boolean bf16) {
+        float[] scale = norm.scale();
+        float[] shift = norm.shift();
+        for (int p = 0; p < pixels; p++) {
+            int xi = off + p * channels;
+            long di = dstIndex + (long) p * channels;
+            int c = 0;
+            for (; c + S.length() <= channels; c += S.length()) {
+                FloatVector v = FloatVector.fromArray(S, x, xi + c)
+                        .fma(FloatVector.fromArray(S, scale, c), FloatVector.fromArray(S, shift, c));
+                if (norm.silu()) {
+                    v = Exp.silu(v);
+                }
+                if (bf16) {
+                    // Inline, as in Bf16.storeRun: a vector passed to a call that is not inlined is boxed.
+                    IntVector bits = v.reinterpretAsInts();
+                    IntVector lsb = bits.lanewise(VectorOperators.LSHR, 16).and(1);
+                    IntVector rounded = bits.add(0x7FFF).add(lsb).lanewise(VectorOperators.LSHR, 16);
+                    ((ShortVector) rounded.convertShape(VectorOperators.I2S, SHORTS, 0))
+                            .intoMemorySegment(dst, 2 * (di + c), ByteOrder.LITTLE_ENDIAN);
+                } else {
+                    v.intoMemorySegment(dst, 4 * (di + c), ByteOrder.LITTLE_ENDIAN);
+                }
+            }
+            for (; c < channels; c++) {
+                float v = x[xi + c] * scale[c] + shift[c];
+                v = norm.silu() ? Activations.silu(v) : v;
+                if (bf16) {
+                    dst.set(ValueLayout.JAVA_SHORT_UNALIGNED, 2 * (di + c), FloatFormats.floatToBf16(v));
+                } else {
+                    dst.set(Bf16.F32, 4 * (di + c), v);
+                }
+            }
+        }
+    }
+
+    /** A normalized copy of x on the heap, for the Java kernel. */
+    private static float[] normalized(float[] x, int xOff, int pixels, int channels, Normalization norm) {
+        float[] y = new float[pixels * channels];
+        try (Arena a = Arena.ofConfined()) {
+            MemorySegment seg = a.allocate(4L * y.length, 64);
+            storeNormalized(x, xOff, pixels, channels, norm, seg, 0, false);
+            MemorySegment.copy(seg, Bf16.F32, 0, y, 0, y.length);
+        }
+        return y;
     }
 
     /** out[outOff …] = d (or += d) over n floats. */
