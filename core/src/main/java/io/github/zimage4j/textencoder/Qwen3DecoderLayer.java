@@ -1,6 +1,7 @@
 package io.github.zimage4j.textencoder;
 
 import io.github.zimage4j.io.ModelFileException;
+import io.github.zimage4j.io.ResidentPages;
 import io.github.zimage4j.io.TensorSource;
 import io.github.zimage4j.kernels.Activation;
 import io.github.zimage4j.kernels.AttentionSpec;
@@ -90,6 +91,16 @@ final class Qwen3DecoderLayer {
             for (Activation a : new Activation[] {h, q, k, v, attn, gate, up}) {
                 be.release(a);
             }
+        }
+    }
+
+    /**
+     * Drops this layer's mapped weight pages from the resident set (the page cache keeps them; nothing is
+     * read again unless the layer runs again). Memory that is not a file mapping is left alone.
+     */
+    void releaseResidentPages() {
+        for (Linear l : List.of(qProj, kProj, vProj, oProj, gateProj, upProj, downProj)) {
+            ResidentPages.releaseWithin(l.weight().data());
         }
     }
 

@@ -174,6 +174,9 @@ public final class Qwen3TextEncoder implements AutoCloseable {
         Qwen3DecoderLayer.Workspace ws = new Qwen3DecoderLayer.Workspace(backend, cfg, rows);
         for (int i = 0; i < layers.length; i++) {
             layers[i].forward(backend, ws, stream, rows, segments, cosTable, sinTable);
+            // Every prompt of the call went through this layer: its weights leave the resident set, so
+            // encoding holds about one layer of the 8 GB beside the transformer's converted or packed copy.
+            layers[i].releaseResidentPages();
             trace(trace, i + 1, stream, segments);
         }
         ws.release(backend);
