@@ -172,6 +172,9 @@ final class BenchCommand implements Callable<Integer> {
             if (!Files.isDirectory(saveImages)) {
                 throw new IllegalArgumentException("--save-images: " + saveImages + " is not a folder");
             }
+            if (!Files.isWritable(saveImages)) {
+                throw new IllegalArgumentException("--save-images: " + saveImages + " is not writable");
+            }
             int px = sizes.stream().max(Integer::compare).orElseThrow();
             for (Variant v : vs) {
                 Path at = GenerateBench.savedImage(saveImages, v, px);

@@ -192,10 +192,8 @@ class Int8GoldenTest {
         }
         try (SafeTensors in = SafeTensors.open(dir.resolve("inputs.safetensors"));
              ZImagePipeline pipe = ZImagePipeline.load(files, new ZImagePipeline.Options("onednn", null))) {
+            // A bf16 file runs with int8 false: nothing of it may be converted either.
             assertEquals(int8, pipe.weightPreparation().prepared(), "8-bit weights converted at load");
-            if (form == Form.BF16) {
-                assertFalse(pipe.weightPreparation().prepared(), "a bf16 file has nothing to convert");
-            }
             Tensor init = Golden.tensor(in, "latents_init");
             GenerationRequest r = request.initialLatents(init.reshape(16, 1, init.dim(2), init.dim(3))).build();
             GeneratedImage img = pipe.generate(r, listener, Cancellation.none()).get(0);
