@@ -213,6 +213,7 @@ final class GenerateBench {
         })) {
             try (ZImagePipeline pipe = ZImagePipeline.load(files, new ZImagePipeline.Options(backend, variant))) {
                 load = seconds(t0);
+                pipe.releaseTransformerBeforeDecode(true); // as the generate command does
                 dit = pipe.transformerConfig();
                 latentChannels = pipe.vaeConfig().latentChannels();
                 decoderFlops = pipe.vaeConfig().decoderFlops(px / 8, px / 8);

@@ -198,6 +198,7 @@ final class GenerateCommand implements Callable<Integer> {
         long t0 = System.nanoTime();
         try (InterruptGuard _ = new InterruptGuard(err, cancel, writing, "no image written for unfinished work");
              ZImagePipeline pipe = ZImagePipeline.load(files, options)) {
+            pipe.releaseTransformerBeforeDecode(true); // one generation: its decode needs the memory more
             if (!loraSpecs.isEmpty()) {
                 long tl = System.nanoTime();
                 LoraTensorSource.Report report = pipe.useLoras(loraSpecs);

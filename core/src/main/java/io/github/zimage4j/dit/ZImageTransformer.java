@@ -118,6 +118,15 @@ public final class ZImageTransformer {
      * Timed in the result, for the load report.
      */
     public WeightPreparation prepareWeights() {
+        return backend.prepareWeights(linears());
+    }
+
+    /** Frees the backend's copies of this model's weights (see {@link Backend#releasePreparedWeights}); returns the bytes freed. */
+    public long releasePreparedWeights() {
+        return backend.releasePreparedWeights(linears());
+    }
+
+    private List<Linear> linears() {
         List<Linear> all = new ArrayList<>(tEmbedder.linears());
         all.add(xEmbedder);
         all.add(capEmbedder);
@@ -128,7 +137,7 @@ public final class ZImageTransformer {
         }
         all.add(finalAdaLN);
         all.add(finalLinear);
-        return backend.prepareWeights(all);
+        return all;
     }
 
     public List<Tensor> forward(List<Input> inputs) {

@@ -88,6 +88,17 @@ public interface Backend {
         return WeightPreparation.NONE;
     }
 
+    /**
+     * Frees every copy this backend made of these layers' weights ({@link #prepareWeights}'s conversions,
+     * packed layouts), for a model whose remaining work no longer needs them: a one-shot run's transformer
+     * before its VAE decode, so that the copies' memory (anonymous, unlike the mapped file) is not held
+     * through the decode. The layers stay usable: until {@link #prepareWeights} is called again their weights
+     * are multiplied as stored. Returns the bytes freed. Default: nothing to free.
+     */
+    default long releasePreparedWeights(java.util.List<Linear> layers) {
+        return 0;
+    }
+
     /** Scaled dot-product attention (no S×S matrix is ever materialized). */
     void attention(Rows q, Rows k, Rows v, Rows out, AttentionSpec spec);
 

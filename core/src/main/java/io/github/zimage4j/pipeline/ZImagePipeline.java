@@ -114,6 +114,10 @@ public final class ZImagePipeline implements AutoCloseable {
     private List<LoraSpec> boundLoras = List.of();
     /** The backend's one-time conversion of the transformer's weights at load (e.g. 8-bit weights to int8). */
     private io.github.zimage4j.kernels.WeightPreparation weightPreparation = io.github.zimage4j.kernels.WeightPreparation.NONE;
+    /** Whether {@link #decode} frees the transformer's prepared copies first (see {@link #releaseTransformerBeforeDecode}). */
+    private boolean releaseBeforeDecode;
+    /** The copies were freed: the next generation prepares the weights again. */
+    private boolean preparedReleased;
     private LoraTensorSource.Report loraReport = new LoraTensorSource.Report(List.of(), 0, 0, List.of());
     /** LoRA files read so far, by path: a file is read once (again only when it changes on disk). */
     private final Map<Path, ReadLora> loraFiles = new HashMap<>();
@@ -309,6 +313,9 @@ public final class ZImagePipeline implements AutoCloseable {
         Mode mode = Mode.of(request);
         checkFits(request, mode);
         useLoras(request.loras());
+        if (preparedReleased) {
+            prepareTransformer();
+        }
         for (String note : request.notes()) {
             LOG.log(System.Logger.Level.INFO, note);
         }
@@ -489,6 +496,14 @@ public final class ZImagePipeline implements AutoCloseable {
     List<GeneratedImage> decode(GenerationRequest request, GenerationRequest.Settings settings, List<Tensor> finals,
                                 PipelineListener listener, Cancellation cancel) {
         transformerWeights.releaseResidentPages();
+        if (releaseBeforeDecode) {
+            long freed = transformer.releasePreparedWeights();
+            if (freed > 0) {
+                preparedReleased = true;
+                LOG.log(System.Logger.Level.INFO, String.format(java.util.Locale.ROOT,
+                        "freed the transformer's prepared weights (%.2f GB) before decoding", freed / 1e9));
+            }
+        }
         listener.stage(PipelineListener.Stage.DECODING);
         int lh = request.height() / 8;
         int lw = request.width() / 8;
@@ -619,10 +634,22 @@ public final class ZImagePipeline implements AutoCloseable {
      */
     private void prepareTransformer() {
         weightPreparation = transformer.prepareWeights();
+        preparedReleased = false;
         if (weightPreparation.prepared()) {
             transformerWeights.releaseResidentPages();
             LOG.log(System.Logger.Level.INFO, "transformer weights prepared: " + weightPreparation);
         }
+    }
+
+    /**
+     * For a run that generates once (the {@code generate} command): free the transformer's prepared copies
+     * (oneDNN's int8 rows of 8-bit weights, its prepacked bf16 weights) before the VAE decodes, so that their
+     * memory — anonymous, unlike the mapped file, whose pages are dropped there anyway — is not held beside
+     * the decode's. A later generation prepares them again (seconds: the 8-bit conversion, the packing), so
+     * a server or a batch keeps them (the default).
+     */
+    public synchronized void releaseTransformerBeforeDecode(boolean release) {
+        this.releaseBeforeDecode = release;
     }
 
     /** The backend's preparation of the transformer's weights at load: its time is part of loading. */

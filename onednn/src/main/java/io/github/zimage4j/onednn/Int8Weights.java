@@ -114,6 +114,17 @@ final class Int8Weights {
         return convertedNow > 0 ? WeightPreparation.report(done) : done;
     }
 
+    /** Frees {@code w}'s converted rows, if held; returns their bytes. */
+    long release(StoredTensor w) {
+        Rows r = find(w);
+        if (r == null) {
+            return 0;
+        }
+        byAddress.remove(w.data().address());
+        r.memory.close();
+        return r.bytes();
+    }
+
     private void freeClosed() {
         for (Iterator<Rows> it = byAddress.values().iterator(); it.hasNext(); ) {
             Rows r = it.next();

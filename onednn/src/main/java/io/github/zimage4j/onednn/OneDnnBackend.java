@@ -108,6 +108,16 @@ final class OneDnnBackend extends HostBackend {
     }
 
     @Override
+    public synchronized long releasePreparedWeights(List<Linear> layers) {
+        long freed = 0;
+        for (Linear layer : layers) {
+            StoredTensor w = layer.weight();
+            freed += int8Weights.release(w) + packed.release(w);
+        }
+        return freed;
+    }
+
+    @Override
     public synchronized void linear(float[] x, int xOff, int rows, Linear layer, float[] out, int outOff) {
         StoredTensor w = layer.weight();
         Int8Weights.Rows converted = rows >= MIN_ROWS && Int8Weights.converts(w) ? int8Weights.find(w) : null;

@@ -264,6 +264,27 @@ final class PackedWeights {
         return releasedTotal;
     }
 
+    /**
+     * Frees {@code w}'s packed copy, if any, and forgets the weight: it is multiplied in place again, and
+     * packed anew from its second use after this. Returns the bytes freed.
+     */
+    long release(StoredTensor w) {
+        MemorySegment src = w.data();
+        long freed = 0;
+        for (Iterator<Map.Entry<WeightKey, Entry>> it = weights.entrySet().iterator(); it.hasNext(); ) {
+            Map.Entry<WeightKey, Entry> me = it.next();
+            if (me.getKey().address() == src.address() && me.getKey().bytes() == src.byteSize()) {
+                Entry e = me.getValue();
+                if (e.packed != null) {
+                    freed += e.packed.layout().bytes();
+                }
+                drop(e);
+                it.remove();
+            }
+        }
+        return freed;
+    }
+
     /** Drops the copies whose source memory was freed. */
     private void dropFreed() {
         for (Iterator<Entry> it = weights.values().iterator(); it.hasNext(); ) {
