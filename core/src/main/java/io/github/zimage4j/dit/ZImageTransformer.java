@@ -116,19 +116,32 @@ public final class ZImageTransformer {
      * Has the backend convert this model's weights once for its fastest units (oneDNN: 8-bit weights to
      * int8, see {@link Backend#prepareWeights}); until then, and on other backends, weights are used as stored.
      * Timed in the result, for the load report.
+     *
+     * <p>Only the blocks' per-token projections (attention q/k/v/out, feed-forward w1/w2/w3: all but a
+     * fraction of a percent of the products) are offered. The rest stay as stored, as precision-sensitive:
+     * the adaLN modulations and the timestep embedder compute one row per sample, so one rounding of that
+     * row would scale and gate every token of the sample alike instead of averaging out over tokens; the
+     * caption embedder reads the text encoder's hidden states, whose few very large channels (as LLM hidden
+     * states have) would stretch a per-row 8-bit activation scale over all the others; the patch embedder and
+     * the final projection are the network's input and output layers, which stable-diffusion.cpp and the
+     * community GGUF files do not quantize either. Together they are about 0.05 % of a 256² forward's products.
      */
     public WeightPreparation prepareWeights() {
-        List<Linear> all = new ArrayList<>(tEmbedder.linears());
-        all.add(xEmbedder);
-        all.add(capEmbedder);
+        List<Linear> perToken = new ArrayList<>();
+        List<Linear> sensitive = new ArrayList<>(tEmbedder.linears());
+        sensitive.add(xEmbedder);
+        sensitive.add(capEmbedder);
         for (TransformerBlock[] group : List.of(noiseRefiner, contextRefiner, layers)) {
             for (TransformerBlock b : group) {
-                all.addAll(b.linears());
+                perToken.addAll(b.tokenLinears());
+                if (b.modulation() != null) {
+                    sensitive.add(b.modulation());
+                }
             }
         }
-        all.add(finalAdaLN);
-        all.add(finalLinear);
-        return backend.prepareWeights(all);
+        sensitive.add(finalAdaLN);
+        sensitive.add(finalLinear);
+        return backend.prepareWeights(perToken, sensitive);
     }
 
     public List<Tensor> forward(List<Input> inputs) {
