@@ -85,6 +85,7 @@ final class GenerateBench {
         final String backend;
         final String what;
         int tensors;
+        int kept;
         long bytes;
         double seconds;
         final Set<String> stages = new LinkedHashSet<>();
@@ -96,6 +97,7 @@ final class GenerateBench {
 
         void add(WeightPreparation w, String stage) {
             tensors += w.tensors();
+            kept += w.kept();
             bytes += w.bytes();
             seconds += w.seconds();
             stages.add(stage);
@@ -267,9 +269,10 @@ final class GenerateBench {
         for (Preparation p : preparations.values()) {
             kind++;
             result.add(new BenchResult.Row(c + "weight-prep" + (preparations.size() > 1 ? "-" + kind : ""), size, p.seconds, 0, 1,
-                    String.format(Locale.ROOT, "%s: %s, %d weights%s, during %s (inside %s time)", p.backend, p.what, p.tensors,
-                            p.bytes > 0 ? String.format(Locale.ROOT, ", %.2f GB", p.bytes / 1e9) : "", String.join(", ", p.stages),
-                            p.stages.size() > 1 ? "those stages'" : "that stage's")));
+                    String.format(Locale.ROOT, "%s: %s, %d weights%s%s, during %s (inside %s time)", p.backend, p.what, p.tensors,
+                            p.bytes > 0 ? String.format(Locale.ROOT, ", %.2f GB", p.bytes / 1e9) : "",
+                            p.kept > 0 ? String.format(Locale.ROOT, " (%d of precision-sensitive layers left as stored)", p.kept) : "",
+                            String.join(", ", p.stages), p.stages.size() > 1 ? "those stages'" : "that stage's")));
         }
         int lat = px / 8;
         for (int i = 0; i < st.length; i++) {

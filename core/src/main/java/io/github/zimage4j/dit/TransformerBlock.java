@@ -8,7 +8,6 @@ import io.github.zimage4j.kernels.Backend;
 import io.github.zimage4j.kernels.Rows;
 import io.github.zimage4j.tensor.Linear;
 
-import java.util.ArrayList;
 import java.util.List;
 
 /**
@@ -77,13 +76,14 @@ public final class TransformerBlock {
         adaLNModulation = modulated ? Linear.load(w, p + ".adaLN_modulation.0", 4 * dim, cfg.adalnDim(), true) : null;
     }
 
-    /** The block's linear layers (for {@link Backend#prepareWeights}). */
-    List<Linear> linears() {
-        List<Linear> out = new ArrayList<>(List.of(toQ, toK, toV, toOut, w1, w2, w3));
-        if (adaLNModulation != null) {
-            out.add(adaLNModulation);
-        }
-        return out;
+    /** The block's per-token linear layers: attention q, k, v, out and the feed-forward w1, w2, w3. */
+    List<Linear> tokenLinears() {
+        return List.of(toQ, toK, toV, toOut, w1, w2, w3);
+    }
+
+    /** The adaLN modulation (one row per sample), or null in the context refiner. */
+    Linear modulation() {
+        return adaLNModulation;
     }
 
     /** A run of rows that belongs to one sample. */

@@ -116,28 +116,53 @@ public final class ZImageTransformer {
      * Has the backend convert this model's weights once for its fastest units (oneDNN: 8-bit weights to
      * int8, see {@link Backend#prepareWeights}); until then, and on other backends, weights are used as stored.
      * Timed in the result, for the load report.
+     *
+     * <p>Only the blocks' per-token projections (attention q/k/v/out, feed-forward w1/w2/w3: all but a
+     * fraction of a percent of the products) are offered. The rest stay as stored, as precision-sensitive:
+     * the adaLN modulations and the timestep embedder compute one row per sample, so one rounding of that
+     * row would scale and gate every token of the sample alike instead of averaging out over tokens; the
+     * caption embedder reads the text encoder's hidden states, whose few very large channels (as LLM hidden
+     * states have) would stretch a per-row 8-bit activation scale over all the others; the patch embedder and
+     * the final projection are the network's input and output layers, which stable-diffusion.cpp and the
+     * community GGUF files do not quantize either. Together they are about 0.05 % of a 256² forward's products.
      */
     public WeightPreparation prepareWeights() {
-        return backend.prepareWeights(linears());
+        return backend.prepareWeights(perTokenLinears(), sensitiveLinears());
     }
 
     /** Frees the backend's copies of this model's weights (see {@link Backend#releasePreparedWeights}); returns the bytes freed. */
     public long releasePreparedWeights() {
-        return backend.releasePreparedWeights(linears());
+        List<Linear> all = new ArrayList<>(perTokenLinears());
+        all.addAll(sensitiveLinears());
+        return backend.releasePreparedWeights(all);
     }
 
-    private List<Linear> linears() {
-        List<Linear> all = new ArrayList<>(tEmbedder.linears());
-        all.add(xEmbedder);
-        all.add(capEmbedder);
+    /** The blocks' per-token projections: what {@link #prepareWeights} offers for conversion. */
+    private List<Linear> perTokenLinears() {
+        List<Linear> perToken = new ArrayList<>();
         for (TransformerBlock[] group : List.of(noiseRefiner, contextRefiner, layers)) {
             for (TransformerBlock b : group) {
-                all.addAll(b.linears());
+                perToken.addAll(b.tokenLinears());
             }
         }
-        all.add(finalAdaLN);
-        all.add(finalLinear);
-        return all;
+        return perToken;
+    }
+
+    /** The precision-sensitive layers {@link #prepareWeights} keeps as stored (see there why). */
+    private List<Linear> sensitiveLinears() {
+        List<Linear> sensitive = new ArrayList<>(tEmbedder.linears());
+        sensitive.add(xEmbedder);
+        sensitive.add(capEmbedder);
+        for (TransformerBlock[] group : List.of(noiseRefiner, contextRefiner, layers)) {
+            for (TransformerBlock b : group) {
+                if (b.modulation() != null) {
+                    sensitive.add(b.modulation());
+                }
+            }
+        }
+        sensitive.add(finalAdaLN);
+        sensitive.add(finalLinear);
+        return sensitive;
     }
 
     public List<Tensor> forward(List<Input> inputs) {

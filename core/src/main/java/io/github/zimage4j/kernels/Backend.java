@@ -85,6 +85,16 @@ public interface Backend {
      * too where this call did work. Default: nothing.
      */
     default WeightPreparation prepareWeights(java.util.List<Linear> layers) {
+        return prepareWeights(layers, java.util.List.of());
+    }
+
+    /**
+     * {@link #prepareWeights(java.util.List)} for {@code layers}, while the model's {@code sensitive} layers
+     * keep their stored weights (multiplied as unprepared weights are, e.g. bf16 on oneDNN): layers whose
+     * error the model knows to weigh more than their share of the compute. The result counts the sensitive
+     * weights that would otherwise have been prepared ({@link WeightPreparation#kept()}).
+     */
+    default WeightPreparation prepareWeights(java.util.List<Linear> layers, java.util.List<Linear> sensitive) {
         return WeightPreparation.NONE;
     }
 

@@ -20,11 +20,19 @@ import java.util.function.Consumer;
  * @param tensors  weights prepared
  * @param bytes    bytes of the prepared copies, held beside the mapped file while the model is loaded
  * @param seconds  wall time of the work
+ * @param kept     weights this work would have prepared but left as stored because the model marked their
+ *                 layers precision-sensitive (see {@link Backend#prepareWeights(java.util.List, java.util.List)});
+ *                 on oneDNN an 8-bit one is decoded to bf16 for each product
  */
-public record WeightPreparation(String backend, String what, String products, int tensors, long bytes, double seconds) {
+public record WeightPreparation(String backend, String what, String products, int tensors, long bytes, double seconds, int kept) {
 
     /** Nothing prepared: the weights are used as stored. */
     public static final WeightPreparation NONE = new WeightPreparation(null, "nothing", null, 0, 0, 0);
+
+    /** Work that left no weight aside. */
+    public WeightPreparation(String backend, String what, String products, int tensors, long bytes, double seconds) {
+        this(backend, what, products, tensors, bytes, seconds, 0);
+    }
 
     public boolean prepared() {
         return tensors > 0;
@@ -32,8 +40,11 @@ public record WeightPreparation(String backend, String what, String products, in
 
     @Override
     public String toString() {
-        return prepared() ? String.format(Locale.ROOT, "%s: %s, %d weights, %.2f GB in %.2f s", backend, what, tensors, bytes / 1e9, seconds)
-                : "no weights prepared";
+        if (!prepared()) {
+            return "no weights prepared";
+        }
+        String s = String.format(Locale.ROOT, "%s: %s, %d weights, %.2f GB in %.2f s", backend, what, tensors, bytes / 1e9, seconds);
+        return kept > 0 ? s + String.format(Locale.ROOT, "; %d weights of precision-sensitive layers left as stored", kept) : s;
     }
 
     /** Stops a listener; closing twice is harmless. */

@@ -43,5 +43,9 @@ class WeightPreparationTest {
         WeightPreparation w = new WeightPreparation("onednn", "Q8_0 weights to per-row int8", "int8", 210, 6_020_000_000L, 5.125);
         assertTrue(w.prepared());
         assertEquals("onednn: Q8_0 weights to per-row int8, 210 weights, 6.02 GB in 5.13 s", w.toString());
+        assertEquals(0, w.kept());
+        WeightPreparation kept = new WeightPreparation("onednn", "Q8_0 weights to per-row int8", "int8", 238, 6_020_000_000L, 5.125, 33);
+        assertEquals("onednn: Q8_0 weights to per-row int8, 238 weights, 6.02 GB in 5.13 s;"
+                + " 33 weights of precision-sensitive layers left as stored", kept.toString());
     }
 }

@@ -68,15 +68,16 @@ final class Int8Weights {
     /** Weights read ahead of the one converting. */
     private static final int PREFETCH_AHEAD = 2;
 
-    /** What {@link #convert(List, String)} reports. */
+    /** What {@link #convert(List, List, String)} reports. */
     static final String WHAT = "Q8_0 weights to per-row int8";
 
     /**
      * Converts every layer weight this class converts and does not hold yet. Returns all the layers' converted
      * weights (once each, converted now or earlier), reported to {@link WeightPreparation}'s listeners where
-     * any was converted now.
+     * any was converted now, with the number of {@code sensitive} layers' weights it would have converted
+     * but leaves as stored.
      */
-    WeightPreparation convert(List<Linear> layers, String backend) {
+    WeightPreparation convert(List<Linear> layers, List<Linear> sensitive, String backend) {
         long t0 = System.nanoTime();
         freeClosed();
         int convertedNow = 0;
@@ -107,10 +108,18 @@ final class Int8Weights {
             held.add(r);
         }
         long bytes = held.stream().mapToLong(Rows::bytes).sum();
+        Set<Long> kept = new java.util.HashSet<>();
+        for (Linear l : sensitive) {
+            StoredTensor w = l.weight();
+            if (converts(w) && find(w) == null) {
+                kept.add(w.data().address());
+            }
+        }
         if (held.isEmpty()) {
             return WeightPreparation.NONE;
         }
-        WeightPreparation done = new WeightPreparation(backend, WHAT, "int8", held.size(), bytes, (System.nanoTime() - t0) / 1e9);
+        WeightPreparation done = new WeightPreparation(backend, WHAT, "int8", held.size(), bytes, (System.nanoTime() - t0) / 1e9,
+                kept.size());
         return convertedNow > 0 ? WeightPreparation.report(done) : done;
     }
 

@@ -96,15 +96,16 @@ final class OneDnnBackend extends HostBackend {
     /**
      * Converts the layers' 8-bit weights to int8 rows ({@link Int8Weights}); their products of at least
      * {@link #MIN_ROWS} rows run on the int8 units from then on (fewer rows stay on the Java kernels, in
-     * float32). Nothing where the CPU has no int8 units, or with {@code -Dzimage.int8=off} (read at each model
-     * load): the weights then stay on the bf16 path.
+     * float32). The {@code sensitive} layers' 8-bit weights are not converted: they stay on the bf16 path
+     * (decoded to bf16 rows for each product). Nothing where the CPU has no int8 units, or with
+     * {@code -Dzimage.int8=off} (read at each model load): the weights then stay on the bf16 path.
      */
     @Override
-    public synchronized WeightPreparation prepareWeights(List<Linear> layers) {
+    public synchronized WeightPreparation prepareWeights(List<Linear> layers, List<Linear> sensitive) {
         if (!int8Units || "off".equals(System.getProperty("zimage.int8"))) {
             return WeightPreparation.NONE;
         }
-        return int8Weights.convert(layers, name());
+        return int8Weights.convert(layers, sensitive, name());
     }
 
     @Override

@@ -46,9 +46,11 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * transformer output of every golden transformer case and of every pipeline case's first step (the
  * reference's own inputs; later steps start from latents the 8-bit run has already moved), and against the
  * same case generated from the bf16 file {@code quantize --type bf16} writes, for the transformer output on
- * the same inputs (every transformer case, every pipeline case's first step). Later steps' outputs (their
- * inputs already apart), the final latents and the errors of the same 8-bit file on the bf16 path go to
- * the test output for the report (see docs/performance.md).
+ * the same inputs (every transformer case, every pipeline case's first step). The final latents of every
+ * pipeline case are held to the same bound against the same 8-bit file on the bf16 path: what the int8
+ * products change. Later steps' outputs (their inputs already apart), the final latents against the bf16
+ * file and the part of that the 8-bit file's weights make on their own (the file on the bf16 path against
+ * the bf16 file) go to the test output for the report (see docs/performance.md, "8-bit accuracy").
  */
 class Int8GoldenTest {
 
@@ -82,6 +84,14 @@ class Int8GoldenTest {
                         ZImageTransformer int8 = new ZImageTransformer(weights, cfg, new OneDnnBackend(Dnnl.get()));
                         WeightPreparation c = int8.prepareWeights();
                         assertTrue(c.prepared(), "the 8-bit file has weights to convert");
+                        // The precision-sensitive layers' 8-bit weights stay as stored: those of the file's
+                        // adaLN modulations, embedders and final layer (what quantize wrote 8-bit among them).
+                        long sensitive = weights.names().stream()
+                                .filter(n -> n.contains("adaLN_modulation") || n.startsWith("t_embedder.") || n.startsWith("x_embedder.")
+                                        || n.startsWith("cap_embedder.") || n.startsWith("final_layer."))
+                                .filter(n -> weights.find(n).dtype() == DType.Q8_0).count();
+                        assertTrue(sensitive >= cfg.nLayers() + cfg.nRefinerLayers(), "the adaLN weights are 8-bit in this file: " + sensitive);
+                        assertEquals(sensitive, c.kept(), "sensitive weights left as stored: " + c);
                         List<Tensor> got = int8.forward(inputs);
                         List<Tensor> bf16 = new ZImageTransformer(weights, cfg, new OneDnnBackend(Dnnl.get())).forward(inputs);
                         List<Tensor> fromBf16File = new ZImageTransformer(bf16Weights, cfg, new OneDnnBackend(Dnnl.get())).forward(inputs);
@@ -125,10 +135,12 @@ class Int8GoldenTest {
                             }
                         }
                         report(name + " latents_final", int8.latents, Golden.tensor(out, "latents_final").data(), bf16.latents);
-                        // Not asserted: six steps at guidance 4 amplify the int8 difference of every step on this
-                        // 64-wide model to 2.2e-2 in the base case (docs/performance.md, "8-bit accuracy").
-                        System.out.printf("int8 golden: %s latents_final: relative RMS int8 vs bf16 file %.2e%n",
-                                name, Compare.relativeRms(int8.latents, bf16File.latents));
+                        double int8VsPath = Compare.relativeRms(int8.latents, bf16.latents);
+                        assertTrue(int8VsPath <= BOUND, name + " latents_final: int8 vs the same file on the bf16 path, relative RMS " + int8VsPath);
+                        // Not asserted: the 8-bit file's weights alone (the bf16 path) already take 1.7-1.8e-2 of the
+                        // 2e-2 in the base case, six steps at guidance 4 (docs/performance.md, "8-bit accuracy").
+                        System.out.printf("int8 golden: %s latents_final: relative RMS int8 vs bf16 file %.2e; the 8-bit file on the bf16 path vs bf16 file %.2e%n",
+                                name, Compare.relativeRms(int8.latents, bf16File.latents), Compare.relativeRms(bf16.latents, bf16File.latents));
                     }
                 })));
     }

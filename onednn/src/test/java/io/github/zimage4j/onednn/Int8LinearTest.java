@@ -260,7 +260,7 @@ class Int8LinearTest {
             assertEquals("onednn", c.backend());
             assertEquals(64 * 64 + 8 * 64, c.bytes());
             Int8Weights weights = new Int8Weights();
-            weights.convert(List.of(layer), "test");
+            weights.convert(List.of(layer), List.of(), "test");
             assertNotNull(weights.find(w.named("renamed")), "found by its bytes");
             assertNull(weights.find(w.withScale(2f)), "another scale is another weight");
             arena.close();
@@ -274,6 +274,34 @@ class Int8LinearTest {
             Linear plain = new Linear(f32, null);
             assertEquals(WeightPreparation.NONE, backend.prepareWeights(List.of(plain)), "F32 weights are not converted");
             backend.linear(x, 0, 1, plain, out, 0);
+        }
+    }
+
+    /**
+     * A layer the model marks precision-sensitive keeps its Q8_0 weight: counted as kept (an F32 one is not:
+     * it would not have been converted), and its product is the bf16 path's, bit for bit that of a backend
+     * that converted nothing, with no int8 primitive for its shape.
+     */
+    @Test
+    void sensitiveLayersStayOnTheBf16Path() {
+        Random rnd = new Random(15);
+        try (Arena arena = Arena.ofShared()) {
+            Linear converted = new Linear(gaussianQ8(arena, rnd, 64, 96), null);
+            Linear sensitive = new Linear(gaussianQ8(arena, rnd, 48, 160), gaussian(rnd, 48));
+            Linear plain = new Linear(new StoredTensor("f", "test", DType.F32, new long[]{16, 32}, arena.allocate(16 * 32 * 4L, 64)), null);
+            OneDnnBackend be = new OneDnnBackend(Dnnl.get());
+            WeightPreparation c = be.prepareWeights(List.of(converted), List.of(sensitive, plain));
+            assertEquals(1, c.tensors(), "converted");
+            assertEquals(1, c.kept(), "the sensitive Q8_0 weight, not the F32 one");
+            assertTrue(c.toString().endsWith("1 weights of precision-sensitive layers left as stored"), c.toString());
+            int rows = 20;
+            float[] x = gaussian(rnd, rows * 160);
+            float[] got = new float[rows * 48];
+            be.linear(x, 0, rows, sensitive, got, 0);
+            float[] want = new float[rows * 48];
+            new OneDnnBackend(Dnnl.get()).linear(x, 0, rows, sensitive, want, 0);
+            assertArrayEquals(want, got);
+            assertNull(be.int8Implementation(rows, 160, 48), "no int8 product for the sensitive layer");
         }
     }
 
