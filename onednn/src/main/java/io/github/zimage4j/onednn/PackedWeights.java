@@ -31,8 +31,8 @@ import java.util.function.Supplier;
  * it is packed only if the memory available ({@code MemAvailable}) exceeds its packed size plus
  * {@link #margin()}; {@link Prepack#ON} packs regardless, {@link Prepack#OFF} never. After packing, the
  * weight's mapped pages leave the resident set ({@link ResidentPages#releaseWithin}), so the process
- * holds one copy, not two; the file stays in the OS page cache. One notice line per batch of decisions
- * (printed when a decided weight is used again, i.e. after a whole pass over the model) says how many
+ * holds one copy, not two; the file stays in the OS page cache. A notice line (the first decisions when a
+ * decided weight is used again, then each batch once no weight seen is left undecided) says how many
  * bytes were packed, on what grounds, and whether any original could not be dropped. Each copy is also
  * reported to {@link WeightPreparation}'s listeners as it is made, so a benchmark can tell which stage paid for it.
  *
@@ -103,6 +103,8 @@ final class PackedWeights {
     private int inPlaceCount;
     private long inPlaceBytes;
     private String grounds;
+    /** Whether a notice was printed yet. */
+    private boolean noticed;
     private long releasedTotal;
     private long packNanos;
 
@@ -182,9 +184,12 @@ final class PackedWeights {
         switch (e.state) {
             case SEEN -> pack(e, src, m, k, n);
             case PACKED, IN_PLACE -> {
-                if (grounds != null) {
+                // The first decisions are reported at once (what the policy does); later ones once a whole pass over
+                // the model is decided, not at every weight a layer reuses within the pass (one line, not one per layer).
+                if (grounds != null && (!noticed || weights.values().stream().noneMatch(x -> x.state == State.SEEN))) {
                     notices.accept(notice());
                     grounds = null;
+                    noticed = true;
                 }
             }
         }

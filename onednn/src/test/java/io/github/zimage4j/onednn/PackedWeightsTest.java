@@ -69,6 +69,36 @@ class PackedWeightsTest {
         assertTrue(notices.get(0).contains("not file-mapped, so their originals stay resident too"), notices.get(0));
     }
 
+    /**
+     * A layer that reuses its weights within a pass (row chunks) prints the first decision at once, then one
+     * line for the rest of the pass, not one per weight.
+     */
+    @Test
+    void oneNoticeForTheFirstDecisionThenOnePerPass() {
+        Random rnd = new Random(9);
+        List<Linear> layers = new ArrayList<>();
+        for (int i = 0; i < 3; i++) {
+            layers.add(new Linear(bf16Weight(Arena.ofAuto(), rnd, 64, 128), null));
+        }
+        List<String> notices = new ArrayList<>();
+        OneDnnBackend be = new OneDnnBackend(Dnnl.get(), packing(Prepack.ON, -1, 0, notices));
+        float[] x = random(rnd, 16 * 128);
+        float[] out = new float[16 * 64];
+        for (Linear l : layers) { // pass 1: every weight seen once
+            be.linear(x, 0, 16, l, out, 0);
+        }
+        for (Linear l : layers) { // pass 2: each packed, then reused at once
+            be.linear(x, 0, 16, l, out, 0);
+            be.linear(x, 0, 16, l, out, 0);
+        }
+        for (Linear l : layers) { // pass 3: nothing new to report
+            be.linear(x, 0, 16, l, out, 0);
+        }
+        assertEquals(2, notices.size(), "the first decision, then the rest of the pass: " + notices);
+        assertTrue(notices.get(0).startsWith("prepack (on): 1 bf16 weights"), notices.get(0));
+        assertTrue(notices.get(1).startsWith("prepack (on): 2 bf16 weights"), notices.get(1));
+    }
+
     /** A weight of a memory-mapped checkpoint: packed on reuse, then its whole pages leave the resident set. */
     @Test
     void aMappedWeightIsPackedAndItsPagesReleased() throws IOException {
