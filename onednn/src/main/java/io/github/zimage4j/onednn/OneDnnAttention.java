@@ -57,11 +57,17 @@ public final class OneDnnAttention {
     private final NativeBuffer qBuf = new NativeBuffer();
     private final NativeBuffer kBuf = new NativeBuffer();
     private final NativeBuffer vBuf = new NativeBuffer();
+    private final NativeBuffer kPacked = new NativeBuffer();
+    private final NativeBuffer vPacked = new NativeBuffer();
 
     private record Key(int bq, int keys, int rep, int headDim, long qw, long kw, boolean bf16) {
     }
 
-    private record Pair(MatmulPrimitive scores, MatmulPrimitive values) {
+    /**
+     * A task's two products, with K and V in the blocked layouts the products read (a product given a
+     * row-major head would repack it in every task), and the reorders that pack one head into them.
+     */
+    private record Pair(MatmulPrimitive scores, MatmulPrimitive values, Reorder packK, Reorder packV, long kBytes, long vBytes) {
     }
 
     /** One pool thread's primitives (their memory objects are per instance), stream and buffers. */
@@ -126,6 +132,32 @@ public final class OneDnnAttention {
         int blocks = (sq + most - 1) / most;
         int bq0 = (sq + blocks - 1) / blocks;
         int causalShift = s.causal() ? keys - sq : Integer.MIN_VALUE;
+        // The packed layouts come from the full-size block's products; a shorter last block reads the same.
+        Key full = new Key(bq0, keys, rep, hd, qw, kw, bf16);
+        Pair first;
+        int omp0 = ompThreads(1);
+        try {
+            first = pair(workers.get(), full, null, null);
+        } finally {
+            ompThreads(omp0);
+        }
+        MemorySegment kp = kPacked.ensure(kh * first.kBytes());
+        MemorySegment vp = vPacked.ensure(kh * first.vBytes());
+        Parallel.get().forEach(2 * kh, t -> {
+            Worker w = workers.get();
+            int omp = ompThreads(1);
+            try {
+                Pair mm = pair(w, full, null, null);
+                int g = t % kh;
+                if (t < kh) {
+                    mm.packK().execute(kn.asSlice((long) g * hd * es), kp.asSlice(g * mm.kBytes(), mm.kBytes()), w.stream);
+                } else {
+                    mm.packV().execute(vn.asSlice((long) g * hd * es), vp.asSlice(g * mm.vBytes(), mm.vBytes()), w.stream);
+                }
+            } finally {
+                ompThreads(omp);
+            }
+        });
         // Head-major order: consecutive tasks on a thread share K and V.
         Parallel.get().forEach(blocks * kh, t -> {
             int g = t / blocks;
@@ -134,7 +166,7 @@ public final class OneDnnAttention {
             Worker w = workers.get();
             int omp = ompThreads(1);
             try {
-                Pair mm = pair(w, new Key(bq, keys, rep, hd, qw, kw, bf16));
+                Pair mm = pair(w, new Key(bq, keys, rep, hd, qw, kw, bf16), first.scores().weightsMd(), first.values().weightsMd());
                 long qCol = (long) g * rep * hd;
                 MemorySegment sn = w.s.ensure((long) rep * bq * keys * 4);
                 MemorySegment pn = w.p.ensure((long) rep * bq * keys * es);
@@ -143,12 +175,12 @@ public final class OneDnnAttention {
                     w.inverseSums = new float[rep * bq];
                 }
                 long c0 = PROF ? TMX.getCurrentThreadCpuTime() : 0;
-                mm.scores().execute(qn.asSlice(((long) b0 * qw + qCol) * es), kn.asSlice((long) g * hd * es), MemorySegment.NULL, sn,
+                mm.scores().execute(qn.asSlice(((long) b0 * qw + qCol) * es), kp.asSlice(g * first.kBytes()), MemorySegment.NULL, sn,
                         w.scratch, w.stream);
                 long c1 = PROF ? TMX.getCurrentThreadCpuTime() : 0;
                 exponentials(sn, pn, rep * bq, bq, keys, b0, s.scale(), causalShift, bf16, w.inverseSums);
                 long c2 = PROF ? TMX.getCurrentThreadCpuTime() : 0;
-                mm.values().execute(pn, vn.asSlice((long) g * hd * es), MemorySegment.NULL, on, w.scratch, w.stream);
+                mm.values().execute(pn, vp.asSlice(g * first.vBytes()), MemorySegment.NULL, on, w.scratch, w.stream);
                 long c3 = PROF ? TMX.getCurrentThreadCpuTime() : 0;
                 normalize(on, bq, rep, hd, w.inverseSums, out, b0, (int) qCol);
                 if (PROF) { long c4 = TMX.getCurrentThreadCpuTime(); T[0].add(c1 - c0); T[1].add(c2 - c1); T[2].add(c3 - c2); T[3].add(c4 - c3); }
@@ -174,11 +206,11 @@ public final class OneDnnAttention {
     }
 
     /** This thread's primitives for the key, created (with OpenMP at one thread, so they plan for one) on first use. */
-    private Pair pair(Worker w, Key key) {
+    private Pair pair(Worker w, Key key, MemorySegment kLayout, MemorySegment vLayout) {
         Pair p = w.primitives.get(key);
         if (p == null) {
             try {
-                p = create(key);
+                p = create(key, kLayout, vLayout);
             } catch (RuntimeException | Error e) {
                 throw e;
             } catch (Throwable t) {
@@ -189,7 +221,8 @@ public final class OneDnnAttention {
         return p;
     }
 
-    private Pair create(Key key) throws Throwable {
+    /** The key's products, reading K and V in the given layouts, or (null) in the ones they choose. */
+    private Pair create(Key key, MemorySegment kLayout, MemorySegment vLayout) throws Throwable {
         int dt = key.bf16() ? Dnnl.BF16 : Dnnl.F32;
         long rep = key.rep();
         long bq = key.bq();
@@ -204,8 +237,12 @@ public final class OneDnnAttention {
         MemorySegment pMd = dnnl.mdStrided(arena, new long[]{rep, bq, keys}, new long[]{bq * keys, keys, 1}, dt);
         MemorySegment vMd = dnnl.mdStrided(arena, new long[]{1, keys, hd}, new long[]{kw * keys, kw, 1}, dt);
         MemorySegment oMd = dnnl.mdStrided(arena, new long[]{rep, bq, hd}, new long[]{bq * hd, hd, 1}, Dnnl.F32);
-        return new Pair(new MatmulPrimitive(dnnl, arena, qMd, kMd, MemorySegment.NULL, sMd),
-                new MatmulPrimitive(dnnl, arena, pMd, vMd, MemorySegment.NULL, oMd));
+        MatmulPrimitive scores = new MatmulPrimitive(dnnl, arena, qMd,
+                kLayout != null ? kLayout : dnnl.mdTag(arena, new long[]{1, hd, keys}, dt, Dnnl.TAG_ANY), MemorySegment.NULL, sMd);
+        MatmulPrimitive values = new MatmulPrimitive(dnnl, arena, pMd,
+                vLayout != null ? vLayout : dnnl.mdTag(arena, new long[]{1, keys, hd}, dt, Dnnl.TAG_ANY), MemorySegment.NULL, oMd);
+        return new Pair(scores, values, new Reorder(dnnl, arena, kMd, scores.weightsMd()), new Reorder(dnnl, arena, vMd, values.weightsMd()),
+                (long) dnnl.mdGetSize.invokeExact(scores.weightsMd()), (long) dnnl.mdGetSize.invokeExact(values.weightsMd()));
     }
 
     /**
