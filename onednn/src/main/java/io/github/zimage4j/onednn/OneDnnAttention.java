@@ -36,10 +36,10 @@ import java.util.Map;
  * shapes and every task runs the same single-threaded primitives, so results do not depend on the
  * thread count.
  */
-public final class OneDnnAttention {
+final class OneDnnAttention {
 
     /** Most query rows per block. */
-    static final int BQ = Integer.getInteger("zimage.attn.bq", 256);
+    static final int BQ = 256;
     /** Most bytes of float32 scores per task: longer key sequences get shorter blocks. */
     static final long SCORE_BYTES = 32L << 20;
     private static final int MAX_PRIMITIVES = 16;
@@ -47,9 +47,6 @@ public final class OneDnnAttention {
     private static final VectorSpecies<Integer> IS = IntVector.SPECIES_PREFERRED;
     private static final VectorSpecies<Short> SS = VectorSpecies.of(short.class, VectorShape.forBitSize(FS.vectorBitSize() / 2));
     private static final int VL = FS.length();
-    static final boolean PROF = Boolean.getBoolean("zimage.attn.prof");
-    static final java.lang.management.ThreadMXBean TMX = java.lang.management.ManagementFactory.getThreadMXBean();
-    public static final java.util.concurrent.atomic.LongAdder[] T = {new java.util.concurrent.atomic.LongAdder(), new java.util.concurrent.atomic.LongAdder(), new java.util.concurrent.atomic.LongAdder(), new java.util.concurrent.atomic.LongAdder()};
     private static final float LOG2E = 1.44269504088896341f;
 
     private final Dnnl dnnl;
@@ -174,16 +171,11 @@ public final class OneDnnAttention {
                 if (w.inverseSums.length < rep * bq) {
                     w.inverseSums = new float[rep * bq];
                 }
-                long c0 = PROF ? TMX.getCurrentThreadCpuTime() : 0;
                 mm.scores().execute(qn.asSlice(((long) b0 * qw + qCol) * es), kp.asSlice(g * first.kBytes()), MemorySegment.NULL, sn,
                         w.scratch, w.stream);
-                long c1 = PROF ? TMX.getCurrentThreadCpuTime() : 0;
                 exponentials(sn, pn, rep * bq, bq, keys, b0, s.scale(), causalShift, bf16, w.inverseSums);
-                long c2 = PROF ? TMX.getCurrentThreadCpuTime() : 0;
                 mm.values().execute(pn, vp.asSlice(g * first.vBytes()), MemorySegment.NULL, on, w.scratch, w.stream);
-                long c3 = PROF ? TMX.getCurrentThreadCpuTime() : 0;
                 normalize(on, bq, rep, hd, w.inverseSums, out, b0, (int) qCol);
-                if (PROF) { long c4 = TMX.getCurrentThreadCpuTime(); T[0].add(c1 - c0); T[1].add(c2 - c1); T[2].add(c3 - c2); T[3].add(c4 - c3); }
             } finally {
                 ompThreads(omp);
             }
