@@ -41,7 +41,7 @@ final class OneDnnAttention {
     /** Most query rows per block. */
     static final int BQ = 256;
     /** Most bytes of float32 scores per task: longer key sequences get shorter blocks. */
-    static final long SCORE_BYTES = 32L << 20;
+    static final long SCORE_BYTES = 8L << 20;
     private static final int MAX_PRIMITIVES = 16;
     private static final VectorSpecies<Float> FS = FloatVector.SPECIES_PREFERRED;
     private static final VectorSpecies<Integer> IS = IntVector.SPECIES_PREFERRED;
