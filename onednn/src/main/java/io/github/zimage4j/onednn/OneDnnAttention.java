@@ -23,10 +23,11 @@ import java.util.Map;
  * Attention as blocked products on oneDNN: for each block of at most BQ query rows (blocks of equal
  * size) and each key/value head,
  * <pre>
- *   S = Q_block[h] · K[h]ᵀ          (matmul, operands strided in place)
+ *   S = Q_block[h] · K[h]ᵀ          (matmul, Q strided in place)
  *   P = exp(S·scale − max)          (row by row, vectorized Java, bf16 P where products are bf16)
  *   O_block[h] = P · V[h] / Σ P     (into the task's buffer, then divided into the output rows)
  * </pre>
+ * K and V are packed once per call, head by head, into the blocked layouts the products read.
  * Each (block, head) is one task of the compute pool, and its products run on that thread alone
  * (OpenMP told to use one thread there): no fork and join per product, and a task's scores (4.3 MB at
  * L = 4160) stay in cache between the product that writes them, the exponentials and the product that
