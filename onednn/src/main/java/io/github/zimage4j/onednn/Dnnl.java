@@ -93,11 +93,14 @@ final class Dnnl {
     final MethodHandle reorderPdCreate;
     final MethodHandle primitiveDestroy;
     final MethodHandle memoryDestroy;
+    /** OpenMP's per-thread team size: a Java pool thread that runs a primitive on its own sets it to 1. */
+    final MethodHandle ompSetNumThreads;
+    final MethodHandle ompGetMaxThreads;
 
     final MemorySegment engine;
     final MemorySegment stream;
 
-    private Dnnl(SymbolLookup lib) throws Throwable {
+    private Dnnl(SymbolLookup lib, SymbolLookup gomp) throws Throwable {
         Linker linker = Linker.nativeLinker();
         engineCreate = fn(linker, lib, "dnnl_engine_create", JAVA_INT, ADDRESS, JAVA_INT, JAVA_LONG);
         streamCreate = fn(linker, lib, "dnnl_stream_create", JAVA_INT, ADDRESS, ADDRESS, JAVA_INT);
@@ -127,6 +130,8 @@ final class Dnnl {
                 ADDRESS, ADDRESS, ADDRESS);
         primitiveDestroy = fn(linker, lib, "dnnl_primitive_destroy", JAVA_INT, ADDRESS);
         memoryDestroy = fn(linker, lib, "dnnl_memory_destroy", JAVA_INT, ADDRESS);
+        ompSetNumThreads = fn(linker, gomp, "omp_set_num_threads", null, JAVA_INT);
+        ompGetMaxThreads = fn(linker, gomp, "omp_get_max_threads", JAVA_INT);
         try (Arena a = Arena.ofConfined()) {
             MemorySegment out = a.allocate(ADDRESS);
             check((int) engineCreate.invokeExact(out, CPU, 0L), "dnnl_engine_create");
@@ -137,8 +142,8 @@ final class Dnnl {
     }
 
     private static MethodHandle fn(Linker linker, SymbolLookup lib, String name, ValueLayout ret, ValueLayout... args) {
-        MemorySegment sym = lib.find(name).orElseThrow(() -> new IllegalStateException("libdnnl has no symbol " + name));
-        return linker.downcallHandle(sym, FunctionDescriptor.of(ret, args));
+        MemorySegment sym = lib.find(name).orElseThrow(() -> new IllegalStateException("no native symbol " + name));
+        return linker.downcallHandle(sym, ret == null ? FunctionDescriptor.ofVoid(args) : FunctionDescriptor.of(ret, args));
     }
 
     static void check(int status, String call) {
@@ -189,7 +194,9 @@ final class Dnnl {
             }
         }
         SymbolLookup lib = SymbolLookup.libraryLookup(dir.resolve("libdnnl.so.3"), Arena.global());
-        return new Dnnl(lib);
+        // The libgomp libdnnl has just loaded (same path, so dlopen returns the same handle).
+        SymbolLookup gomp = SymbolLookup.libraryLookup(dir.resolve("libgomp.so.1"), Arena.global());
+        return new Dnnl(lib, gomp);
     }
 
     /** Copies the native libraries out of the jar into the cache (once; atomic so parallel processes agree). */
@@ -218,6 +225,19 @@ final class Dnnl {
             }
         }
         return dir;
+    }
+
+    /** A new CPU stream: one per thread that executes primitives concurrently with others. */
+    MemorySegment newStream() {
+        try (Arena a = Arena.ofConfined()) {
+            MemorySegment out = a.allocate(ADDRESS);
+            check((int) streamCreate.invokeExact(out, engine, STREAM_DEFAULT), "dnnl_stream_create");
+            return out.get(ADDRESS, 0);
+        } catch (RuntimeException | Error e) {
+            throw e;
+        } catch (Throwable t) {
+            throw new IllegalStateException("dnnl_stream_create failed", t);
+        }
     }
 
     /** A 2-D memory descriptor. */

@@ -100,6 +100,15 @@ final class MatmulPrimitive {
      * {@code scratch} holds at least {@link #scratchBytes()} bytes.
      */
     void execute(MemorySegment src, MemorySegment wei, MemorySegment bias, MemorySegment dst, NativeBuffer scratch) {
+        execute(src, wei, bias, dst, scratch, dnnl.stream);
+    }
+
+    /**
+     * As above, on the given stream. Threads may run primitives concurrently, each on its own
+     * {@link MatmulPrimitive} (the memory objects are per instance), stream and scratch.
+     */
+    void execute(MemorySegment src, MemorySegment wei, MemorySegment bias, MemorySegment dst, NativeBuffer scratch,
+                 MemorySegment stream) {
         try {
             set(srcMem, src);
             set(weiMem, wei);
@@ -110,8 +119,8 @@ final class MatmulPrimitive {
             if (scratchBytes > 0) {
                 set(scratchMem, scratch.ensure(scratchBytes));
             }
-            Dnnl.check((int) dnnl.primitiveExecute.invokeExact(primitive, dnnl.stream, nargs, args), "dnnl_primitive_execute");
-            Dnnl.check((int) dnnl.streamWait.invokeExact(dnnl.stream), "dnnl_stream_wait");
+            Dnnl.check((int) dnnl.primitiveExecute.invokeExact(primitive, stream, nargs, args), "dnnl_primitive_execute");
+            Dnnl.check((int) dnnl.streamWait.invokeExact(stream), "dnnl_stream_wait");
         } catch (RuntimeException | Error e) {
             throw e;
         } catch (Throwable t) {

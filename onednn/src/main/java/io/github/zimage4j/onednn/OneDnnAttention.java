@@ -21,25 +21,29 @@ import java.util.Map;
 
 /**
  * Attention as blocked products on oneDNN: for each block of at most BQ query rows (blocks of equal
- * size) and each group of heads,
+ * size) and each key/value head,
  * <pre>
- *   S[h] = Q_block[h] · K[h]ᵀ          (batched matmul, operands strided in place)
- *   P[h] = exp(S[h]·scale − max)        (row by row, vectorized Java, bf16 P where products are bf16)
- *   O_block[h] = P[h] · V[h] / Σ P[h]   (into one block's buffer, then divided into the output rows)
+ *   S = Q_block[h] · K[h]ᵀ          (matmul, Q strided in place)
+ *   P = exp(S·scale − max)          (row by row, vectorized Java, bf16 P where products are bf16)
+ *   O_block[h] = P · V[h] / Σ P     (into the task's buffer, then divided into the output rows)
  * </pre>
- * so memory is at most {@link #SCORE_BYTES} of scores, never keys × keys. Heads go in groups as large
- * as that budget allows (all 30 DiT heads at 512², 7 at 1024²). Grouped-query heads broadcast K and V
- * over the query heads that share them. Products are bf16 (accumulated in float32) when the call
- * allows it, float32 otherwise. Block and group sizes depend only on the shapes, and every row is
- * computed on its own, so results do not depend on the thread count.
+ * K and V are packed once per call, head by head, into the blocked layouts the products read.
+ * Each (block, head) is one task of the compute pool, and its products run on that thread alone
+ * (OpenMP told to use one thread there): no fork and join per product, and a task's scores (4.3 MB at
+ * L = 4160) stay in cache between the product that writes them, the exponentials and the product that
+ * reads them, where one block of all heads in parallel products (30 MB) went through memory.
+ * Grouped-query heads run together in one task, broadcasting their shared K and V. Products are bf16
+ * (accumulated in float32) when the call allows it, float32 otherwise. Block sizes depend only on the
+ * shapes and every task runs the same single-threaded primitives, so results do not depend on the
+ * thread count.
  */
 final class OneDnnAttention {
 
-    /** Most query rows per block: the score block is heads × block rows × keys floats. */
+    /** Most query rows per block. */
     static final int BQ = 256;
-    /** Most bytes of float32 scores per block: heads are taken in groups that fit. */
-    static final long SCORE_BYTES = 32L << 20;
-    private static final int MAX_PRIMITIVES = 48;
+    /** Most bytes of float32 scores per task: longer key sequences get shorter blocks. */
+    static final long SCORE_BYTES = 8L << 20;
+    private static final int MAX_PRIMITIVES = 16;
     private static final VectorSpecies<Float> FS = FloatVector.SPECIES_PREFERRED;
     private static final VectorSpecies<Integer> IS = IntVector.SPECIES_PREFERRED;
     private static final VectorSpecies<Short> SS = VectorSpecies.of(short.class, VectorShape.forBitSize(FS.vectorBitSize() / 2));
@@ -51,32 +55,43 @@ final class OneDnnAttention {
     private final NativeBuffer qBuf = new NativeBuffer();
     private final NativeBuffer kBuf = new NativeBuffer();
     private final NativeBuffer vBuf = new NativeBuffer();
-    private final NativeBuffer sBuf = new NativeBuffer();
-    private final NativeBuffer pBuf = new NativeBuffer();
-    private final NativeBuffer oBuf = new NativeBuffer();
+    private final NativeBuffer kPacked = new NativeBuffer();
+    private final NativeBuffer vPacked = new NativeBuffer();
 
-    private record Key(int bq, int keys, int kvHeads, int rep, int headDim, long qw, long kw, boolean bf16) {
+    private record Key(int bq, int keys, int rep, int headDim, long qw, long kw, boolean bf16) {
     }
 
-    private record Pair(MatmulPrimitive scores, MatmulPrimitive values) {
+    /**
+     * A task's two products, with K and V in the blocked layouts the products read (a product given a
+     * row-major head would repack it in every task), and the reorders that pack one head into them.
+     */
+    private record Pair(MatmulPrimitive scores, MatmulPrimitive values, Reorder packK, Reorder packV, long kBytes, long vBytes) {
     }
 
-    private final Map<Key, Pair> primitives = new LinkedHashMap<>(16, 0.75f, true) {
-        @Override
-        protected boolean removeEldestEntry(Map.Entry<Key, Pair> eldest) {
-            return size() > MAX_PRIMITIVES;
-        }
-    };
+    /** One pool thread's primitives (their memory objects are per instance), stream and buffers. */
+    private final class Worker {
+        final MemorySegment stream = dnnl.newStream();
+        final NativeBuffer s = new NativeBuffer();
+        final NativeBuffer p = new NativeBuffer();
+        final NativeBuffer o = new NativeBuffer();
+        final NativeBuffer scratch = new NativeBuffer();
+        float[] inverseSums = new float[0];
+        final Map<Key, Pair> primitives = new LinkedHashMap<>(16, 0.75f, true) {
+            @Override
+            protected boolean removeEldestEntry(Map.Entry<Key, Pair> eldest) {
+                return size() > MAX_PRIMITIVES;
+            }
+        };
+    }
 
-    private final NativeBuffer scratch;
+    private final ThreadLocal<Worker> workers = ThreadLocal.withInitial(Worker::new);
     private long scoreBytes = SCORE_BYTES;
 
-    OneDnnAttention(Dnnl dnnl, NativeBuffer scratch) {
+    OneDnnAttention(Dnnl dnnl) {
         this.dnnl = dnnl;
-        this.scratch = scratch;
     }
 
-    /** Tests: a smaller score budget, so heads run in several groups. */
+    /** Tests: a smaller score budget, so queries run in more, shorter blocks. */
     void scoreBytes(long bytes) {
         scoreBytes = bytes;
     }
@@ -109,64 +124,118 @@ final class OneDnnAttention {
         Bf16.copy(q.data(), q.offset(), sq * qw, qn, bf16);
         Bf16.copy(k.data(), k.offset(), keys * kw, kn, bf16);
         Bf16.copy(v.data(), v.offset(), keys * kw, vn, bf16);
-        // Blocks of equal size, at most BQ rows: a short last block would run its products less efficiently.
-        int blocks = (sq + BQ - 1) / BQ;
+        // Blocks of equal size, at most BQ rows and the score budget: a short last block would run its
+        // products less efficiently.
+        int most = (int) Math.clamp(scoreBytes / ((long) rep * keys * 4), 1, BQ);
+        int blocks = (sq + most - 1) / most;
         int bq0 = (sq + blocks - 1) / blocks;
-        // One block's unnormalized output rows: small enough to stay in cache until they are divided into out.
-        MemorySegment on = oBuf.ensure((long) bq0 * qw * 4);
-        // Key/value heads per group: as many as keep the score block within its budget.
-        int group = (int) Math.clamp(scoreBytes / ((long) rep * bq0 * keys * 4), 1, kh);
-        MemorySegment sn = sBuf.ensure((long) group * rep * bq0 * keys * 4);
-        MemorySegment pn = pBuf.ensure((long) group * rep * bq0 * keys * es);
         int causalShift = s.causal() ? keys - sq : Integer.MIN_VALUE;
-        float[] inverseSums = new float[s.heads() * bq0];
-        for (int b0 = 0; b0 < sq; b0 += bq0) {
-            int bq = Math.min(bq0, sq - b0);
-            for (int g0 = 0; g0 < kh; g0 += group) {
-                int gn = Math.min(group, kh - g0);
-                Pair mm = pair(new Key(bq, keys, gn, rep, hd, qw, kw, bf16));
-                long qCol = (long) g0 * rep * hd;
-                mm.scores().execute(qn.asSlice(((long) b0 * qw + qCol) * es), kn.asSlice((long) g0 * hd * es), MemorySegment.NULL, sn, scratch);
-                exponentials(sn, pn, gn * rep * bq, bq, keys, b0, s.scale(), causalShift, bf16, inverseSums, g0 * rep * bq);
-                mm.values().execute(pn, vn.asSlice((long) g0 * hd * es), MemorySegment.NULL, on.asSlice(qCol * 4), scratch);
+        // The packed layouts come from the full-size block's products; a shorter last block reads the same.
+        Key full = new Key(bq0, keys, rep, hd, qw, kw, bf16);
+        Pair first;
+        int omp0 = ompThreads(1);
+        try {
+            first = pair(workers.get(), full, null, null);
+        } finally {
+            ompThreads(omp0);
+        }
+        MemorySegment kp = kPacked.ensure(kh * first.kBytes());
+        MemorySegment vp = vPacked.ensure(kh * first.vBytes());
+        Parallel.get().forEach(2 * kh, t -> {
+            Worker w = workers.get();
+            int omp = ompThreads(1);
+            try {
+                Pair mm = pair(w, full, null, null);
+                int g = t % kh;
+                if (t < kh) {
+                    mm.packK().execute(kn.asSlice((long) g * hd * es), kp.asSlice(g * mm.kBytes(), mm.kBytes()), w.stream);
+                } else {
+                    mm.packV().execute(vn.asSlice((long) g * hd * es), vp.asSlice(g * mm.vBytes(), mm.vBytes()), w.stream);
+                }
+            } finally {
+                ompThreads(omp);
             }
-            normalize(on, bq, s.heads(), hd, qw, inverseSums, out, b0);
+        });
+        // Head-major order: consecutive tasks on a thread share K and V.
+        Parallel.get().forEach(blocks * kh, t -> {
+            int g = t / blocks;
+            int b0 = (t % blocks) * bq0;
+            int bq = Math.min(bq0, sq - b0);
+            Worker w = workers.get();
+            int omp = ompThreads(1);
+            try {
+                Pair mm = pair(w, new Key(bq, keys, rep, hd, qw, kw, bf16), first.scores().weightsMd(), first.values().weightsMd());
+                long qCol = (long) g * rep * hd;
+                MemorySegment sn = w.s.ensure((long) rep * bq * keys * 4);
+                MemorySegment pn = w.p.ensure((long) rep * bq * keys * es);
+                MemorySegment on = w.o.ensure((long) rep * bq * hd * 4);
+                if (w.inverseSums.length < rep * bq) {
+                    w.inverseSums = new float[rep * bq];
+                }
+                mm.scores().execute(qn.asSlice(((long) b0 * qw + qCol) * es), kp.asSlice(g * first.kBytes()), MemorySegment.NULL, sn,
+                        w.scratch, w.stream);
+                exponentials(sn, pn, rep * bq, bq, keys, b0, s.scale(), causalShift, bf16, w.inverseSums);
+                mm.values().execute(pn, vp.asSlice(g * first.vBytes()), MemorySegment.NULL, on, w.scratch, w.stream);
+                normalize(on, bq, rep, hd, w.inverseSums, out, b0, (int) qCol);
+            } finally {
+                ompThreads(omp);
+            }
+        });
+    }
+
+    /** Sets this thread's OpenMP team size, returning the previous one. */
+    private int ompThreads(int n) {
+        try {
+            int previous = (int) dnnl.ompGetMaxThreads.invokeExact();
+            if (previous != n) {
+                dnnl.ompSetNumThreads.invokeExact(n);
+            }
+            return previous;
+        } catch (RuntimeException | Error e) {
+            throw e;
+        } catch (Throwable t) {
+            throw new IllegalStateException("cannot set the OpenMP thread count", t);
         }
     }
 
-    private Pair pair(Key key) {
-        Pair p = primitives.get(key);
+    /** This thread's primitives for the key, created (with OpenMP at one thread, so they plan for one) on first use. */
+    private Pair pair(Worker w, Key key, MemorySegment kLayout, MemorySegment vLayout) {
+        Pair p = w.primitives.get(key);
         if (p == null) {
             try {
-                p = create(key);
+                p = create(key, kLayout, vLayout);
             } catch (RuntimeException | Error e) {
                 throw e;
             } catch (Throwable t) {
                 throw new IllegalStateException("cannot create oneDNN attention primitives for " + key, t);
             }
-            primitives.put(key, p);
+            w.primitives.put(key, p);
         }
         return p;
     }
 
-    private Pair create(Key key) throws Throwable {
+    /** The key's products, reading K and V in the given layouts, or (null) in the ones they choose. */
+    private Pair create(Key key, MemorySegment kLayout, MemorySegment vLayout) throws Throwable {
         int dt = key.bf16() ? Dnnl.BF16 : Dnnl.F32;
-        long kh = key.kvHeads();
         long rep = key.rep();
         long bq = key.bq();
         long keys = key.keys();
         long hd = key.headDim();
         long qw = key.qw();
         long kw = key.kw();
-        // Query rows of head (g, r) sit at columns (g·rep + r)·hd of the [rows, heads·hd] buffer.
-        MemorySegment qMd = dnnl.mdStrided(arena, new long[]{kh, rep, bq, hd}, new long[]{rep * hd, hd, qw, 1}, dt);
-        MemorySegment kMd = dnnl.mdStrided(arena, new long[]{kh, 1, hd, keys}, new long[]{hd, kw * keys, 1, kw}, dt);
-        MemorySegment sMd = dnnl.mdStrided(arena, new long[]{kh, rep, bq, keys}, new long[]{rep * bq * keys, bq * keys, keys, 1}, Dnnl.F32);
-        MemorySegment pMd = dnnl.mdStrided(arena, new long[]{kh, rep, bq, keys}, new long[]{rep * bq * keys, bq * keys, keys, 1}, dt);
-        MemorySegment vMd = dnnl.mdStrided(arena, new long[]{kh, 1, keys, hd}, new long[]{hd, kw * keys, kw, 1}, dt);
-        MemorySegment oMd = dnnl.mdStrided(arena, new long[]{kh, rep, bq, hd}, new long[]{rep * hd, hd, qw, 1}, Dnnl.F32);
-        return new Pair(new MatmulPrimitive(dnnl, arena, qMd, kMd, MemorySegment.NULL, sMd),
-                new MatmulPrimitive(dnnl, arena, pMd, vMd, MemorySegment.NULL, oMd));
+        // Query rows of head r of the task's group sit at columns r·hd (from the group's first) of the [rows, heads·hd] buffer.
+        MemorySegment qMd = dnnl.mdStrided(arena, new long[]{rep, bq, hd}, new long[]{hd, qw, 1}, dt);
+        MemorySegment kMd = dnnl.mdStrided(arena, new long[]{1, hd, keys}, new long[]{kw * keys, 1, kw}, dt);
+        MemorySegment sMd = dnnl.mdStrided(arena, new long[]{rep, bq, keys}, new long[]{bq * keys, keys, 1}, Dnnl.F32);
+        MemorySegment pMd = dnnl.mdStrided(arena, new long[]{rep, bq, keys}, new long[]{bq * keys, keys, 1}, dt);
+        MemorySegment vMd = dnnl.mdStrided(arena, new long[]{1, keys, hd}, new long[]{kw * keys, kw, 1}, dt);
+        MemorySegment oMd = dnnl.mdStrided(arena, new long[]{rep, bq, hd}, new long[]{bq * hd, hd, 1}, Dnnl.F32);
+        MatmulPrimitive scores = new MatmulPrimitive(dnnl, arena, qMd,
+                kLayout != null ? kLayout : dnnl.mdTag(arena, new long[]{1, hd, keys}, dt, Dnnl.TAG_ANY), MemorySegment.NULL, sMd);
+        MatmulPrimitive values = new MatmulPrimitive(dnnl, arena, pMd,
+                vLayout != null ? vLayout : dnnl.mdTag(arena, new long[]{1, keys, hd}, dt, Dnnl.TAG_ANY), MemorySegment.NULL, oMd);
+        return new Pair(scores, values, new Reorder(dnnl, arena, kMd, scores.weightsMd()), new Reorder(dnnl, arena, vMd, values.weightsMd()),
+                (long) dnnl.mdGetSize.invokeExact(scores.weightsMd()), (long) dnnl.mdGetSize.invokeExact(values.weightsMd()));
     }
 
     /**
@@ -179,25 +248,20 @@ final class OneDnnAttention {
      * and a row's values do not depend on where it falls in a vector.
      */
     private static void exponentials(MemorySegment sn, MemorySegment pn, int rows, int bq, int keys, int b0, float scale,
-                                     int causalShift, boolean bf16, float[] inverseSums, int sumsOff) {
-        int perTask = Math.max(1, rows / (Parallel.get().threads() * 8));
-        int tasks = (rows + perTask - 1) / perTask;
+                                     int causalShift, boolean bf16, float[] inverseSums) {
         float log2Scale = scale * LOG2E;
-        Parallel.get().forEach(tasks, t -> {
-            int end = Math.min(rows, (t + 1) * perTask);
-            for (int r = t * perTask; r < end; r++) {
-                int visible = causalShift == Integer.MIN_VALUE ? keys : Math.min(keys, b0 + r % bq + causalShift + 1);
-                long base = (long) r * keys;
-                float max = rowMax(sn, 4 * base, visible);
-                float sum = bf16 ? exponentialsBf16(sn, pn, base, visible, log2Scale, -max * log2Scale)
-                        : exponentialsF32(sn, pn, base, visible, log2Scale, -max * log2Scale);
-                if (visible < keys) {
-                    int es = bf16 ? 2 : 4;
-                    pn.asSlice(es * (base + visible), (long) es * (keys - visible)).fill((byte) 0);
-                }
-                inverseSums[sumsOff + r] = 1f / sum;
+        for (int r = 0; r < rows; r++) {
+            int visible = causalShift == Integer.MIN_VALUE ? keys : Math.min(keys, b0 + r % bq + causalShift + 1);
+            long base = (long) r * keys;
+            float max = rowMax(sn, 4 * base, visible);
+            float sum = bf16 ? exponentialsBf16(sn, pn, base, visible, log2Scale, -max * log2Scale)
+                    : exponentialsF32(sn, pn, base, visible, log2Scale, -max * log2Scale);
+            if (visible < keys) {
+                int es = bf16 ? 2 : 4;
+                pn.asSlice(es * (base + visible), (long) es * (keys - visible)).fill((byte) 0);
             }
-        });
+            inverseSums[r] = 1f / sum;
+        }
     }
 
     /** The largest of n floats at byte offset off, NaN if any is a positive NaN, −∞ if n = 0. */
@@ -278,23 +342,23 @@ final class OneDnnAttention {
         return Lanes.sum(vsum);
     }
 
-    /** Output rows b0.. of this block: each head's P·V row divided by its probability sum, into {@code out}. */
-    private static void normalize(MemorySegment on, int bq, int heads, int hd, int qw, float[] inverseSums, Operand out, int b0) {
+    /** Rows b0.. of the task's heads (from column col): each P·V row divided by its probability sum, into {@code out}. */
+    private static void normalize(MemorySegment on, int bq, int rep, int hd, float[] inverseSums, Operand out, int b0, int col) {
         float[] dst = out.data();
-        Parallel.get().forEach(bq, i -> {
-            int o = out.offset() + (b0 + i) * out.stride();
-            for (int h = 0; h < heads; h++) {
+        for (int h = 0; h < rep; h++) {
+            for (int i = 0; i < bq; i++) {
+                int o = out.offset() + (b0 + i) * out.stride() + col + h * hd;
                 float inv = inverseSums[h * bq + i];
                 FloatVector vinv = FloatVector.broadcast(FS, inv);
-                long off = 4L * ((long) i * qw + (long) h * hd);
+                long off = 4L * ((long) h * bq + i) * hd;
                 int d = 0;
                 for (; d + VL <= hd; d += VL) {
-                    FloatVector.fromMemorySegment(FS, on, off + 4L * d, ByteOrder.LITTLE_ENDIAN).mul(vinv).intoArray(dst, o + h * hd + d);
+                    FloatVector.fromMemorySegment(FS, on, off + 4L * d, ByteOrder.LITTLE_ENDIAN).mul(vinv).intoArray(dst, o + d);
                 }
                 for (; d < hd; d++) {
-                    dst[o + h * hd + d] = on.get(Bf16.F32, off + 4L * d) * inv;
+                    dst[o + d] = on.get(Bf16.F32, off + 4L * d) * inv;
                 }
             }
-        });
+        }
     }
 }

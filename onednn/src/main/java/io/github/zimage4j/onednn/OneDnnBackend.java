@@ -69,7 +69,7 @@ final class OneDnnBackend extends HostBackend {
     /** Tests: packing with a given mode, memory figures and notice sink. */
     OneDnnBackend(Dnnl dnnl, PackedWeights packed) {
         this.dnnl = dnnl;
-        this.attention = new OneDnnAttention(dnnl, scratch);
+        this.attention = new OneDnnAttention(dnnl);
         this.packed = packed;
         this.convolution = new OneDnnConvolution(dnnl, scratch);
         this.int8 = new Int8Matmul(dnnl, scratch);

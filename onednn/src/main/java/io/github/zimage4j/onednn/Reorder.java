@@ -41,11 +41,16 @@ final class Reorder {
 
     /** Copies {@code from} (the first layout) into {@code to} (the second). */
     void execute(MemorySegment from, MemorySegment to) {
+        execute(from, to, dnnl.stream);
+    }
+
+    /** As above, on the given stream (threads running reorders concurrently each use their own instance and stream). */
+    void execute(MemorySegment from, MemorySegment to, MemorySegment stream) {
         try {
             Dnnl.check((int) dnnl.memorySetDataHandle.invokeExact(fromMem, from), "dnnl_memory_set_data_handle");
             Dnnl.check((int) dnnl.memorySetDataHandle.invokeExact(toMem, to), "dnnl_memory_set_data_handle");
-            Dnnl.check((int) dnnl.primitiveExecute.invokeExact(primitive, dnnl.stream, 2, args), "dnnl_primitive_execute");
-            Dnnl.check((int) dnnl.streamWait.invokeExact(dnnl.stream), "dnnl_stream_wait");
+            Dnnl.check((int) dnnl.primitiveExecute.invokeExact(primitive, stream, 2, args), "dnnl_primitive_execute");
+            Dnnl.check((int) dnnl.streamWait.invokeExact(stream), "dnnl_stream_wait");
         } catch (RuntimeException | Error e) {
             throw e;
         } catch (Throwable t) {

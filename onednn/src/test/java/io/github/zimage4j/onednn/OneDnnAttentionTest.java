@@ -63,7 +63,7 @@ class OneDnnAttentionTest {
         if (budget == 0) {
             ((HostBackend) Backends.select("onednn")).attention(qo, ko, vo, new Operand(got, 0, qw), spec);
         } else {
-            OneDnnAttention attention = new OneDnnAttention(Dnnl.get(), new NativeBuffer());
+            OneDnnAttention attention = new OneDnnAttention(Dnnl.get());
             attention.scoreBytes(budget);
             attention.run(qo, ko, vo, new Operand(got, 0, qw), spec);
         }
@@ -159,7 +159,7 @@ class OneDnnAttentionTest {
         public static void main(String[] args) throws Exception {
             MessageDigest md = MessageDigest.getInstance("SHA-256");
             Backends.select("onednn"); // sets up oneDNN with this process's thread count
-            OneDnnAttention attention = new OneDnnAttention(Dnnl.get(), new NativeBuffer());
+            OneDnnAttention attention = new OneDnnAttention(Dnnl.get());
             attention.scoreBytes(10L << 20);
             for (AttentionSpec spec : List.of(AttentionSpec.self(700, 30, 128).withBf16(true),
                     AttentionSpec.self(333, 8, 64).withKvHeads(2).withCausal(true))) {
