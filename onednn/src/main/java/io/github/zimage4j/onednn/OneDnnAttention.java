@@ -132,55 +132,51 @@ final class OneDnnAttention {
         int causalShift = s.causal() ? keys - sq : Integer.MIN_VALUE;
         // The packed layouts come from the full-size block's products; a shorter last block reads the same.
         Key full = new Key(bq0, keys, rep, hd, qw, kw, bf16);
-        Pair first;
-        int omp0 = ompThreads(1);
-        try {
-            first = pair(workers.get(), full, null, null);
-        } finally {
-            ompThreads(omp0);
-        }
+        Pair first = singleThreaded(() -> pair(workers.get(), full, null, null));
         MemorySegment kp = kPacked.ensure(kh * first.kBytes());
         MemorySegment vp = vPacked.ensure(kh * first.vBytes());
-        Parallel.get().forEach(2 * kh, t -> {
+        Parallel.get().forEach(2 * kh, t -> singleThreaded(() -> {
             Worker w = workers.get();
-            int omp = ompThreads(1);
-            try {
-                Pair mm = pair(w, full, null, null);
-                int g = t % kh;
-                if (t < kh) {
-                    mm.packK().execute(kn.asSlice((long) g * hd * es), kp.asSlice(g * mm.kBytes(), mm.kBytes()), w.stream);
-                } else {
-                    mm.packV().execute(vn.asSlice((long) g * hd * es), vp.asSlice(g * mm.vBytes(), mm.vBytes()), w.stream);
-                }
-            } finally {
-                ompThreads(omp);
+            Pair mm = pair(w, full, null, null);
+            int g = t % kh;
+            if (t < kh) {
+                mm.packK().execute(kn.asSlice((long) g * hd * es), kp.asSlice(g * mm.kBytes(), mm.kBytes()), w.stream);
+            } else {
+                mm.packV().execute(vn.asSlice((long) g * hd * es), vp.asSlice(g * mm.vBytes(), mm.vBytes()), w.stream);
             }
-        });
+            return null;
+        }));
         // Head-major order: consecutive tasks on a thread share K and V.
-        Parallel.get().forEach(blocks * kh, t -> {
+        Parallel.get().forEach(blocks * kh, t -> singleThreaded(() -> {
             int g = t / blocks;
             int b0 = (t % blocks) * bq0;
             int bq = Math.min(bq0, sq - b0);
             Worker w = workers.get();
-            int omp = ompThreads(1);
-            try {
-                Pair mm = pair(w, new Key(bq, keys, rep, hd, qw, kw, bf16), first.scores().weightsMd(), first.values().weightsMd());
-                long qCol = (long) g * rep * hd;
-                MemorySegment sn = w.s.ensure((long) rep * bq * keys * 4);
-                MemorySegment pn = w.p.ensure((long) rep * bq * keys * es);
-                MemorySegment on = w.o.ensure((long) rep * bq * hd * 4);
-                if (w.inverseSums.length < rep * bq) {
-                    w.inverseSums = new float[rep * bq];
-                }
-                mm.scores().execute(qn.asSlice(((long) b0 * qw + qCol) * es), kp.asSlice(g * first.kBytes()), MemorySegment.NULL, sn,
-                        w.scratch, w.stream);
-                exponentials(sn, pn, rep * bq, bq, keys, b0, s.scale(), causalShift, bf16, w.inverseSums);
-                mm.values().execute(pn, vp.asSlice(g * first.vBytes()), MemorySegment.NULL, on, w.scratch, w.stream);
-                normalize(on, bq, rep, hd, w.inverseSums, out, b0, (int) qCol);
-            } finally {
-                ompThreads(omp);
+            Pair mm = pair(w, new Key(bq, keys, rep, hd, qw, kw, bf16), first.scores().weightsMd(), first.values().weightsMd());
+            long qCol = (long) g * rep * hd;
+            MemorySegment sn = w.s.ensure((long) rep * bq * keys * 4);
+            MemorySegment pn = w.p.ensure((long) rep * bq * keys * es);
+            MemorySegment on = w.o.ensure((long) rep * bq * hd * 4);
+            if (w.inverseSums.length < rep * bq) {
+                w.inverseSums = new float[rep * bq];
             }
-        });
+            mm.scores().execute(qn.asSlice(((long) b0 * qw + qCol) * es), kp.asSlice(g * first.kBytes()), MemorySegment.NULL, sn,
+                    w.scratch, w.stream);
+            exponentials(sn, pn, rep * bq, bq, keys, b0, s.scale(), causalShift, bf16, w.inverseSums);
+            mm.values().execute(pn, vp.asSlice(g * first.vBytes()), MemorySegment.NULL, on, w.scratch, w.stream);
+            normalize(on, bq, rep, hd, w.inverseSums, out, b0, (int) qCol);
+            return null;
+        }));
+    }
+
+    /** Runs {@code work} with this thread's OpenMP team at one thread, so its oneDNN products stay on it. */
+    private <T> T singleThreaded(java.util.function.Supplier<T> work) {
+        int previous = ompThreads(1);
+        try {
+            return work.get();
+        } finally {
+            ompThreads(previous);
+        }
     }
 
     /** Sets this thread's OpenMP team size, returning the previous one. */

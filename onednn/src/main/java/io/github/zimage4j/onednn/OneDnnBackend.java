@@ -113,7 +113,7 @@ final class OneDnnBackend extends HostBackend {
         long freed = 0;
         for (Linear layer : layers) {
             StoredTensor w = layer.weight();
-            freed += int8Weights.release(w) + packed.release(w);
+            freed += int8Weights.release(w) + packed.release(w, layer.in(), layer.out());
         }
         return freed;
     }

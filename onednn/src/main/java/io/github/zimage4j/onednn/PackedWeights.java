@@ -273,21 +273,14 @@ final class PackedWeights {
      * Frees {@code w}'s packed copy, if any, and forgets the weight: it is multiplied in place again, and
      * packed anew from its second use after this. Returns the bytes freed.
      */
-    long release(StoredTensor w) {
+    long release(StoredTensor w, int k, int n) {
         MemorySegment src = w.data();
-        long freed = 0;
-        for (Iterator<Map.Entry<WeightKey, Entry>> it = weights.entrySet().iterator(); it.hasNext(); ) {
-            Map.Entry<WeightKey, Entry> me = it.next();
-            if (me.getKey().address() == src.address() && me.getKey().bytes() == src.byteSize()) {
-                Entry e = me.getValue();
-                if (e.packed != null) {
-                    freed += e.packed.layout().bytes();
-                }
-                drop(e);
-                it.remove();
-            }
+        Entry e = weights.remove(new WeightKey(src.address(), src.byteSize(), k, n));
+        if (e == null) {
+            return 0;
         }
-        return freed;
+        drop(e);
+        return e.packed != null ? e.packed.layout().bytes() : 0;
     }
 
     /** Drops the copies whose source memory was freed. */

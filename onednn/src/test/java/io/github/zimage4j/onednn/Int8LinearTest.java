@@ -305,7 +305,7 @@ class Int8LinearTest {
         }
     }
 
-    private static StoredTensor gaussianQ8(Arena arena, Random rnd, int n, int k) {
+    static StoredTensor gaussianQ8(Arena arena, Random rnd, int n, int k) {
         float[] v = gaussian(rnd, n * k);
         for (int i = 0; i < v.length; i++) {
             v[i] /= (float) Math.sqrt(k);

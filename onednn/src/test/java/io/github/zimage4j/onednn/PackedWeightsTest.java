@@ -214,7 +214,7 @@ class PackedWeightsTest {
         assertEquals(Prepack.AUTO, Prepack.current(), "the default");
     }
 
-    private static StoredTensor bf16Weight(Arena arena, Random rnd, int n, int k) {
+    static StoredTensor bf16Weight(Arena arena, Random rnd, int n, int k) {
         MemorySegment data = arena.allocate(2L * n * k, 64);
         for (long i = 0; i < (long) n * k; i++) {
             data.setAtIndex(ValueLayout.JAVA_SHORT_UNALIGNED, i, FloatFormats.floatToBf16((float) (rnd.nextGaussian() / Math.sqrt(k))));
@@ -222,7 +222,7 @@ class PackedWeightsTest {
         return new StoredTensor("w", "memory", DType.BF16, new long[]{n, k}, data);
     }
 
-    private static float[] random(Random rnd, int count) {
+    static float[] random(Random rnd, int count) {
         float[] x = new float[count];
         for (int i = 0; i < count; i++) {
             x[i] = (float) rnd.nextGaussian();

@@ -1,15 +1,10 @@
 package io.github.zimage4j.onednn;
 
-import io.github.zimage4j.io.DType;
 import io.github.zimage4j.kernels.WeightPreparation;
-import io.github.zimage4j.tensor.FloatFormats;
 import io.github.zimage4j.tensor.Linear;
-import io.github.zimage4j.tensor.StoredTensor;
 import org.junit.jupiter.api.Test;
 
 import java.lang.foreign.Arena;
-import java.lang.foreign.MemorySegment;
-import java.lang.foreign.ValueLayout;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Random;
@@ -37,8 +32,8 @@ class PreparedWeightsReleaseTest {
         assumeTrue(Int8Matmul.hasInt8Units(Dnnl.get()), "this CPU has no int8 units: nothing is converted");
         Random rnd = new Random(3);
         Arena arena = Arena.ofShared();
-        Linear layer = new Linear(q8Weight(arena, rnd, N, K), gaussian(rnd, N));
-        float[] x = gaussian(rnd, M * K);
+        Linear layer = new Linear(Int8LinearTest.gaussianQ8(arena, rnd, N, K), PackedWeightsTest.random(rnd, N));
+        float[] x = PackedWeightsTest.random(rnd, M * K);
 
         WeightPreparation first = backend.prepareWeights(List.of(layer));
         assertEquals(1, first.tensors());
@@ -62,8 +57,8 @@ class PreparedWeightsReleaseTest {
         PackedWeights packed = new PackedWeights(Dnnl.get(), () -> Prepack.ON, () -> -1, () -> 0, notices::add);
         OneDnnBackend backend = new OneDnnBackend(Dnnl.get(), packed);
         Random rnd = new Random(4);
-        Linear layer = new Linear(bf16Weight(Arena.ofAuto(), rnd, N, K), null);
-        float[] x = gaussian(rnd, M * K);
+        Linear layer = new Linear(PackedWeightsTest.bf16Weight(Arena.ofAuto(), rnd, N, K), null);
+        float[] x = PackedWeightsTest.random(rnd, M * K);
 
         float[] inPlace = product(backend, layer, x);
         assertArrayEquals(inPlace, product(backend, layer, x), "second use: packed");
@@ -82,33 +77,5 @@ class PreparedWeightsReleaseTest {
         float[] out = new float[M * N];
         backend.linear(x, 0, M, layer, out, 0);
         return out;
-    }
-
-    private static StoredTensor q8Weight(Arena arena, Random rnd, int n, int k) {
-        float[] v = gaussian(rnd, n * k);
-        for (int i = 0; i < v.length; i++) {
-            v[i] /= (float) Math.sqrt(k);
-        }
-        byte[] bytes = new byte[(int) DType.Q8_0.byteSize((long) n * k)];
-        io.github.zimage4j.quantize.GgmlQuantizer.quantize(DType.Q8_0, v, 0, n * k, bytes, 0);
-        MemorySegment seg = arena.allocate(bytes.length, 64);
-        MemorySegment.copy(bytes, 0, seg, ValueLayout.JAVA_BYTE, 0, bytes.length);
-        return new StoredTensor("w", "test", DType.Q8_0, new long[]{n, k}, seg);
-    }
-
-    private static StoredTensor bf16Weight(Arena arena, Random rnd, int n, int k) {
-        MemorySegment data = arena.allocate(2L * n * k, 64);
-        for (long i = 0; i < (long) n * k; i++) {
-            data.setAtIndex(ValueLayout.JAVA_SHORT_UNALIGNED, i, FloatFormats.floatToBf16((float) (rnd.nextGaussian() / Math.sqrt(k))));
-        }
-        return new StoredTensor("w", "memory", DType.BF16, new long[]{n, k}, data);
-    }
-
-    private static float[] gaussian(Random rnd, int count) {
-        float[] x = new float[count];
-        for (int i = 0; i < count; i++) {
-            x[i] = (float) rnd.nextGaussian();
-        }
-        return x;
     }
 }
